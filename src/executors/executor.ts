@@ -1,0 +1,33 @@
+// What every executor takes and returns. Executors are stateless: no database, no lane, no HTTP
+// framework. The DB lane, the SQS lane and the scheduler callback all hand them the same input.
+import type { Execution, ExecutionType, LambdaProxyMessage } from '../jobs/message-schema.ts';
+
+export interface ExecutionRequest {
+  jobId: string;
+  appId: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  idempotencyKey: string | undefined;
+  lambdaProxyMessage: LambdaProxyMessage;
+  execution: Execution;
+  /** Aborted when the lane gives up on this attempt (shutdown, expiry): stop and report retry. */
+  signal: AbortSignal;
+}
+
+/** What the target answered, as stored in jobs.last_response. The body is a bounded excerpt. */
+export interface ResponseSummary {
+  status: number;
+  durationMs: number;
+  body: string;
+  truncated: boolean;
+}
+
+export type Outcome =
+  | { kind: 'ok'; response: ResponseSummary }
+  | { kind: 'retry'; reason: string; response?: ResponseSummary }
+  | { kind: 'fail'; reason: string; response?: ResponseSummary };
+
+export interface Executor {
+  readonly type: ExecutionType;
+  execute(request: ExecutionRequest): Promise<Outcome>;
+}

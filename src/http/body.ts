@@ -1,0 +1,26 @@
+// Reads a JSON request body with a size limit, without buffering more than the limit.
+import type { Context } from 'koa';
+import { HttpError } from './errors.ts';
+
+export async function readJsonBody(ctx: Context, limitBytes: number): Promise<unknown> {
+  const type = ctx.request.type;
+  if (type !== 'application/json') {
+    throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
+  }
+  const declared = Number(ctx.get('content-length') || 0);
+  if (declared > limitBytes) throw new HttpError(413, 'payload_too_large', `the body may be at most ${limitBytes} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > limitBytes) throw new HttpError(413, 'payload_too_large', `the body may be at most ${limitBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') throw new HttpError(400, 'invalid_json', 'the body is empty; send a JSON object');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, 'invalid_json', `the body is not valid JSON: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,50 @@
+// The one place that maps errors to HTTP responses. Every error answer is JSON:
+// {error: <code>, message, ...details}; a field error names the field.
+import type { Context, Next } from 'koa';
+import { InvalidStateError, JobNotFoundError, ValidationError } from '../jobs/errors.ts';
+
+/** An error that already knows its HTTP status (bad JSON, a body too large, auth). */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = 'HttpError';
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+export function errorMiddleware(log: (message: string) => void) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.body = { error: 'not_found', message: `no route for ${ctx.method} ${ctx.path}` };
+      }
+    } catch (error) {
+      if (error instanceof ValidationError) {
+        ctx.status = 400;
+        ctx.body = { error: 'validation_failed', message: error.message, fields: error.problems };
+      } else if (error instanceof JobNotFoundError) {
+        ctx.status = 404;
+        ctx.body = { error: 'job_not_found', message: error.message, id: error.jobId };
+      } else if (error instanceof InvalidStateError) {
+        ctx.status = 409;
+        ctx.body = { error: 'invalid_state', message: error.message, id: error.jobId, status: error.status };
+      } else if (error instanceof HttpError) {
+        ctx.status = error.status;
+        ctx.set(error.headers);
+        ctx.body = { error: error.code, message: error.message };
+      } else {
+        // The message may carry internals; the log keeps it, the caller gets a plain 500.
+        log(`unhandled error on ${ctx.method} ${ctx.path}: ${(error as Error).stack ?? error}`);
+        ctx.status = 500;
+        ctx.body = { error: 'internal', message: 'internal error' };
+      }
+    }
+  };
+}

@@ -1,0 +1,160 @@
+// The `jobs` table's SQL, kept together: one function per statement, each taking the client to run
+// on so the caller decides what shares a transaction. Batch statements take arrays (unnest or a JSON
+// recordset) so a batch of any size costs one round trip.
+import type { SqlClient } from '../lanes/db-lane.ts';
+
+export type JobStatus = 'pending' | 'running' | 'retrying' | 'completed' | 'failed' | 'dead_lettered' | 'cancelled' | 'scheduled';
+
+export interface JobRow {
+  id: string;
+  app_id: string;
+  mode: string;
+  execution_type: string;
+  lambda_proxy_message: any;
+  execution_config: any;
+  metadata: Record<string, unknown>;
+  message_group_id: string | null;
+  idempotency_key: string | null;
+  schedule_arn: string | null;
+  status: JobStatus;
+  attempts: number;
+  max_attempts: number;
+  retry_policy: { baseDelaySeconds: number; maxDelaySeconds: number };
+  run_at: Date | null;
+  next_retry_at: Date | null;
+  last_error: string | null;
+  last_response: unknown;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+  type: string | null;
+  payload: unknown;
+}
+
+export interface NewJob {
+  id: string;
+  appId: string;
+  mode: string;
+  executionType: string;
+  lambdaProxyMessage: unknown;
+  executionConfig: unknown;
+  metadata: Record<string, unknown>;
+  messageGroupId: string | null;
+  idempotencyKey: string | null;
+  status: JobStatus;
+  maxAttempts: number;
+  retryPolicy: { baseDelaySeconds: number; maxDelaySeconds: number };
+  runAt: Date | null;
+  type: string | null;
+  payload: unknown;
+}
+
+/**
+ * Inserts a job unless the app already has one with this idempotency key. DO NOTHING rather than an
+ * error keeps the caller's transaction usable; a concurrent insert of the same key waits on the
+ * unique index and then finds the first job committed.
+ */
+export async function insertJob(db: SqlClient, job: NewJob): Promise<boolean> {
+  const { rows } = await db.query(
+    `INSERT INTO jobs (id, app_id, mode, execution_type, lambda_proxy_message, execution_config, metadata,
+                       message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+     ON CONFLICT (app_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+     RETURNING id`,
+    [
+      job.id, job.appId, job.mode, job.executionType, job.lambdaProxyMessage, job.executionConfig, job.metadata,
+      job.messageGroupId, job.idempotencyKey, job.status, job.maxAttempts, job.retryPolicy, job.runAt, job.type,
+      job.payload === null ? null : JSON.stringify(job.payload),
+    ],
+  );
+  return rows.length === 1;
+}
+
+export async function findJobByIdempotencyKey(db: SqlClient, appId: string, idempotencyKey: string): Promise<JobRow | undefined> {
+  const { rows } = await db.query('SELECT * FROM jobs WHERE app_id = $1 AND idempotency_key = $2', [appId, idempotencyKey]);
+  return rows[0];
+}
+
+export async function findJob(db: SqlClient, id: string): Promise<JobRow | undefined> {
+  const { rows } = await db.query('SELECT * FROM jobs WHERE id = $1', [id]);
+  return rows[0];
+}
+
+/**
+ * Marks claimed attempts as running and returns their rows, which carry the message to execute.
+ * A row that is no longer runnable (cancelled meanwhile, or finished) is not returned, and the caller
+ * lets its lane job go without running it. `running` is accepted: that is an attempt whose worker was
+ * lost, now claimed again.
+ */
+export async function markRunning(db: SqlClient, attempts: { id: string; attempt: number }[]): Promise<JobRow[]> {
+  const { rows } = await db.query(
+    `UPDATE jobs AS j
+        SET status = 'running', attempts = LEAST(a.attempt, j.max_attempts), started_at = now(), updated_at = now(), next_retry_at = NULL
+       FROM unnest($1::uuid[], $2::int[]) AS a(id, attempt)
+      WHERE j.id = a.id AND j.status IN ('pending', 'retrying', 'running', 'scheduled')
+      RETURNING j.*`,
+    [attempts.map((a) => a.id), attempts.map((a) => a.attempt)],
+  );
+  return rows;
+}
+
+export interface AttemptResult {
+  id: string;
+  status: 'completed' | 'retrying' | 'failed' | 'dead_lettered';
+  lastError: string | null;
+  lastResponse: unknown;
+  nextRetryAt: Date | null;
+}
+
+/** Records how a batch of attempts ended, in one statement. Only running rows change. */
+export async function recordAttemptResults(db: SqlClient, results: AttemptResult[]): Promise<number> {
+  if (results.length === 0) return 0;
+  const { rows } = await db.query(
+    `UPDATE jobs AS j
+        SET status = r.status,
+            last_error = r.last_error,
+            last_response = COALESCE(r.last_response, j.last_response),
+            next_retry_at = r.next_retry_at,
+            completed_at = CASE WHEN r.status IN ('completed', 'failed', 'dead_lettered') THEN now() END,
+            updated_at = now()
+       FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, status text, last_error text, last_response jsonb, next_retry_at timestamptz)
+      WHERE j.id = r.id AND j.status = 'running'
+      RETURNING j.id`,
+    [JSON.stringify(results.map((r) => ({
+      id: r.id, status: r.status, last_error: r.lastError, last_response: r.lastResponse ?? null, next_retry_at: r.nextRetryAt,
+    })))],
+  );
+  return rows.length;
+}
+
+/**
+ * DB-lane attempts that have been running longer than their timeout plus `graceSeconds`: their
+ * worker is gone (a live worker would have settled them, or pg-boss's expiry would have taken them
+ * back). Served by the (status, next_retry_at) index.
+ */
+export async function findLostAttempts(db: SqlClient, defaultTimeoutMs: number, graceSeconds: number): Promise<{ id: string; message_group_id: string | null; attempts: number }[]> {
+  const { rows } = await db.query(
+    `SELECT id, message_group_id, attempts FROM jobs
+      WHERE status = 'running' AND mode = 'db'
+        AND started_at < now() - make_interval(secs => COALESCE((execution_config->>'timeoutMs')::int, $1) / 1000.0 + $2)
+      LIMIT 500`,
+    [defaultTimeoutMs, graceSeconds],
+  );
+  return rows;
+}
+
+/** Shows lost attempts as retrying now, with the reason, until a worker claims them again. */
+export async function markLostAttempts(db: SqlClient, ids: string[]): Promise<void> {
+  await db.query(
+    `UPDATE jobs SET status = 'retrying', next_retry_at = now(), updated_at = now(),
+            last_error = 'the worker running attempt ' || attempts || ' stopped before recording an outcome'
+      WHERE id = ANY($1::uuid[]) AND status = 'running'`,
+    [ids],
+  );
+}
+
+/** True when the database answers; used by /healthz. */
+export async function ping(db: SqlClient): Promise<void> {
+  await db.query('SELECT 1');
+}

@@ -1,0 +1,197 @@
+// JobService: what a job means. It validates and stores new jobs, hands them to a lane, runs what a
+// lane delivers through the executors, and records every state change in the jobs table.
+import type { Config } from '../config/config.ts';
+import { inTransaction, type Pool } from '../db/pool.ts';
+import type { ExecutorRegistry } from '../executors/registry.ts';
+import type { Outcome } from '../executors/executor.ts';
+import type { DbLane, LaneJob } from '../lanes/db-lane.ts';
+import { ValidationError } from './errors.ts';
+import { newJobId } from './job-id.ts';
+import * as repo from './job-repository.ts';
+import { CreateJobRequest, type Execution } from './message-schema.ts';
+import { hasAttemptsLeft, resolveRetryPolicy } from './retry-policy.ts';
+import { parseOrThrow } from './validation.ts';
+
+export interface CreatedJob {
+  id: string;
+  status: repo.JobStatus;
+  /** False when an earlier job with the same idempotency key was returned instead. */
+  created: boolean;
+}
+
+export interface RunCounts {
+  claimed: number;
+  completed: number;
+  retrying: number;
+  failed: number;
+  deadLettered: number;
+  skipped: number;
+}
+
+// How long past its timeout a running attempt may go unsettled before its worker counts as lost.
+const LOST_ATTEMPT_GRACE_SECONDS = 15;
+// Time past the executor's own timeout for recording the outcome before pg-boss expires the claim.
+const EXPIRY_MARGIN_SECONDS = 10;
+
+export interface JobServiceDeps {
+  config: Config;
+  pool: Pool;
+  dbLane: DbLane;
+  executors: ExecutorRegistry;
+  log?: (message: string) => void;
+}
+
+export class JobService {
+  readonly #config: Config;
+  readonly #pool: Pool;
+  readonly #dbLane: DbLane;
+  readonly #executors: ExecutorRegistry;
+  readonly #log: (message: string) => void;
+
+  constructor(deps: JobServiceDeps) {
+    this.#config = deps.config;
+    this.#pool = deps.pool;
+    this.#dbLane = deps.dbLane;
+    this.#executors = deps.executors;
+    this.#log = deps.log ?? ((message) => console.log(message));
+  }
+
+  /** Validates, stores and enqueues one job. Nothing is stored or sent when the input is refused. */
+  async create(input: unknown): Promise<CreatedJob> {
+    const request = parseOrThrow(CreateJobRequest, input);
+    this.#assertRunnable(request.mode, request.message.execution);
+    const policy = resolveRetryPolicy(this.#config.retry, request.retry);
+    const execution = request.message.execution;
+    const runAt = request.runAt !== undefined ? new Date(request.runAt)
+      : request.delaySeconds !== undefined ? new Date(Date.now() + request.delaySeconds * 1000)
+      : undefined;
+    const id = newJobId();
+    const timeoutMs = 'timeoutMs' in execution && execution.timeoutMs !== undefined ? execution.timeoutMs : this.#config.defaultTimeoutMs;
+
+    return inTransaction(this.#pool, async (client) => {
+      const inserted = await repo.insertJob(client, {
+        id,
+        appId: request.appId,
+        mode: request.mode,
+        executionType: execution.type,
+        lambdaProxyMessage: request.message.lambdaProxyMessage,
+        executionConfig: execution,
+        metadata: request.message.metadata ?? {},
+        messageGroupId: request.messageGroupId ?? null,
+        idempotencyKey: request.idempotencyKey ?? null,
+        status: 'pending',
+        maxAttempts: policy.maxAttempts,
+        retryPolicy: { baseDelaySeconds: policy.baseDelaySeconds, maxDelaySeconds: policy.maxDelaySeconds },
+        runAt: runAt ?? null,
+        type: null,
+        payload: null,
+      });
+      if (!inserted) {
+        const first = await repo.findJobByIdempotencyKey(client, request.appId, request.idempotencyKey!);
+        return { id: first!.id, status: first!.status, created: false };
+      }
+      await this.#dbLane.send(client, {
+        id,
+        groupId: request.messageGroupId,
+        startAfter: runAt,
+        expireInSeconds: Math.ceil(timeoutMs / 1000) + EXPIRY_MARGIN_SECONDS,
+        retry: { retryLimit: policy.maxAttempts, retryDelay: policy.baseDelaySeconds, retryDelayMax: policy.maxDelaySeconds },
+      });
+      return { id, status: 'pending' as const, created: true };
+    });
+  }
+
+  #assertRunnable(mode: string, execution: Execution): void {
+    if (mode !== 'db') {
+      throw ValidationError.field('mode', `mode "${mode}" needs the SQS lane, which is not available here; use "db"`);
+    }
+    if (!this.#executors.supports(execution.type)) {
+      throw ValidationError.field('message.execution.type', `execution type "${execution.type}" is not available on this deployment`);
+    }
+  }
+
+  /**
+   * Runs one batch the DB lane delivered: marks the attempts running, executes them in parallel,
+   * then records every outcome in the jobs table and in the lane in one transaction, so the two
+   * never disagree. A crash before that commit leaves the claims to expire and run again.
+   */
+  async runLaneBatch(jobs: LaneJob[]): Promise<RunCounts> {
+    const counts: RunCounts = { claimed: jobs.length, completed: 0, retrying: 0, failed: 0, deadLettered: 0, skipped: 0 };
+    if (jobs.length === 0) return counts;
+    const byId = new Map(jobs.map((job) => [job.id, job]));
+    const rows = await repo.markRunning(this.#pool, jobs.map(({ id, attempt }) => ({ id, attempt })));
+    const runnable = new Set(rows.map((row) => row.id));
+    const released = jobs.filter((job) => !runnable.has(job.id));
+    counts.skipped = released.length;
+
+    const results = await Promise.all(rows.map(async (row) => {
+      const job = byId.get(row.id)!;
+      const outcome: Outcome = job.attempt > row.max_attempts
+        ? { kind: 'fail', reason: `the worker running attempt ${row.max_attempts} of ${row.max_attempts} was lost` }
+        : await this.#executors.execute({
+          jobId: row.id,
+          appId: row.app_id,
+          attempt: job.attempt,
+          idempotencyKey: row.idempotency_key ?? undefined,
+          lambdaProxyMessage: row.lambda_proxy_message,
+          execution: row.execution_config,
+          signal: job.signal,
+        });
+      return { job, row, outcome, status: attemptStatus(outcome, job.attempt, row.max_attempts) };
+    }));
+
+    const retry = results.filter((r) => r.status === 'retrying').map((r) => r.job);
+    const finished = [...released, ...results.filter((r) => r.status !== 'retrying').map((r) => r.job)];
+    await inTransaction(this.#pool, async (client) => {
+      const nextRetry = await this.#dbLane.settle(client, { completed: finished, retry });
+      await repo.recordAttemptResults(client, results.map(({ row, outcome, status }) => ({
+        id: row.id,
+        status,
+        lastError: outcome.kind === 'ok' ? null : outcome.reason,
+        lastResponse: outcome.response ?? null,
+        nextRetryAt: nextRetry.get(row.id) ?? null,
+      })));
+    });
+
+    for (const { row, outcome, status, job } of results) {
+      if (status === 'completed') counts.completed++;
+      else if (status === 'retrying') counts.retrying++;
+      else if (status === 'failed') counts.failed++;
+      else counts.deadLettered++;
+      if (outcome.kind !== 'ok') this.#log(`job ${row.id} attempt ${job.attempt}/${row.max_attempts}: ${status} (${outcome.reason})`);
+    }
+    return counts;
+  }
+
+  /** The cron entry point: claims up to `limit` due DB-lane jobs and runs them before answering. */
+  async runDue(limit: number): Promise<RunCounts & { recovered: number }> {
+    const recovered = await this.recoverLostAttempts();
+    const counts = await this.runLaneBatch(await this.#dbLane.fetchDue(limit));
+    return { ...counts, recovered };
+  }
+
+  /**
+   * Finds attempts whose worker died (kill -9, a lost container) and runs them again now, the way
+   * an SQS message becomes visible again after its timeout, instead of after a backoff step.
+   */
+  async recoverLostAttempts(): Promise<number> {
+    const lost = await repo.findLostAttempts(this.#pool, this.#config.defaultTimeoutMs, LOST_ATTEMPT_GRACE_SECONDS);
+    if (lost.length === 0) return 0;
+    const moved = await this.#dbLane.runNow(lost.map((job) => ({ id: job.id, groupId: job.message_group_id })));
+    if (moved.length) {
+      await repo.markLostAttempts(this.#pool, moved);
+      this.#log(`recovered ${moved.length} attempt(s) whose worker was lost`);
+    }
+    return moved.length;
+  }
+
+  async healthy(): Promise<void> {
+    await repo.ping(this.#pool);
+  }
+}
+
+function attemptStatus(outcome: Outcome, attempt: number, maxAttempts: number): repo.AttemptResult['status'] {
+  if (outcome.kind === 'ok') return 'completed';
+  if (outcome.kind === 'fail') return attempt > maxAttempts ? 'dead_lettered' : 'failed';
+  return hasAttemptsLeft({ maxAttempts }, attempt) ? 'retrying' : 'dead_lettered';
+}

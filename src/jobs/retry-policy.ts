@@ -1,0 +1,37 @@
+// The one retry policy. Attempt n (n = 1 for the first failure) waits min(2^(n-1) × base, max):
+// with the defaults 60 s, 120 s, 240 s, … capped at 24 h. In the DB lane pg-boss applies it natively
+// (retryDelay = base, retryBackoff, retryDelayMax = max) and adds jitter of up to the same again,
+// so that many jobs failing together do not come back together; the real time of the next attempt
+// is read back from pg-boss into jobs.next_retry_at.
+import type { RetryDefaults } from '../config/config.ts';
+import type { RetryOverride } from './message-schema.ts';
+import { ValidationError } from './errors.ts';
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  baseDelaySeconds: number;
+  maxDelaySeconds: number;
+}
+
+export function resolveRetryPolicy(defaults: RetryDefaults, override: RetryOverride | undefined): RetryPolicy {
+  const policy = {
+    maxAttempts: override?.maxAttempts ?? defaults.maxAttempts,
+    baseDelaySeconds: override?.baseDelaySeconds ?? defaults.baseDelaySeconds,
+    maxDelaySeconds: override?.maxDelaySeconds ?? Math.max(defaults.maxDelaySeconds, override?.baseDelaySeconds ?? 0),
+  };
+  if (policy.maxDelaySeconds < policy.baseDelaySeconds) {
+    throw ValidationError.field('retry.maxDelaySeconds', 'must not be less than retry.baseDelaySeconds');
+  }
+  return policy;
+}
+
+/** The wait before the next attempt after `failedAttempt` failed, before jitter. */
+export function nominalDelaySeconds(policy: RetryPolicy, failedAttempt: number): number {
+  const doublings = Math.min(Math.max(failedAttempt - 1, 0), 30);
+  return Math.min(policy.baseDelaySeconds * 2 ** doublings, policy.maxDelaySeconds);
+}
+
+/** True when the attempt that just failed was not the last one allowed. */
+export function hasAttemptsLeft(policy: Pick<RetryPolicy, 'maxAttempts'>, attempt: number): boolean {
+  return attempt < policy.maxAttempts;
+}

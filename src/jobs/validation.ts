@@ -1,0 +1,15 @@
+// Turns the schema's findings into a ValidationError that names each field, as a dotted path.
+import type { z } from 'zod';
+import { ValidationError } from './errors.ts';
+
+export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  throw new ValidationError(
+    result.error.issues.map((issue) => {
+      const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
+      const path = [...issue.path.map(String), ...(keys.length === 1 ? keys : [])];
+      return { field: path.join('.') || '(body)', message: issue.message };
+    }),
+  );
+}

