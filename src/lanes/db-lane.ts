@@ -78,8 +78,10 @@ export class DbLane {
       application_name: 'switchyard-db-lane',
       // Wake workers on NOTIFY the moment a job is inserted, instead of waiting out a polling tick.
       useListenNotify: true,
-      // Expired claims (a worker that died mid-job) go back to retry within this many seconds.
+      // Expired claims (a worker that died mid-job) are found by pg-boss's monitor pass, which runs
+      // on both timers; the defaults (60 s each) would add up to a minute to every recovery.
       superviseIntervalSeconds: 5,
+      monitorIntervalSeconds: 10,
       // No pg-boss cron here: EventBridge Scheduler or pg-boss startAfter delay jobs.
       schedule: false,
     });
@@ -120,7 +122,7 @@ export class DbLane {
   async work(handler: (jobs: LaneJob[]) => Promise<void>): Promise<void> {
     const { batchSize, concurrency, pollingIntervalSeconds } = this.#worker;
     for (const name of QUEUES) {
-      await this.#boss.work(
+      const workerId: string = await this.#boss.work(
         name,
         {
           batchSize,
@@ -132,7 +134,12 @@ export class DbLane {
           pollingIntervalSeconds,
           notifyPollingIntervalSeconds: Math.max(1, pollingIntervalSeconds),
         },
-        async (jobs: Job<unknown>[]) => handler(jobs.map(toLaneJob)),
+        async (jobs: Job<unknown>[]) => {
+          await handler(jobs.map(toLaneJob));
+          // Finishing the head of a group makes the group's next job ready, and no NOTIFY says so:
+          // without this wake-up each group would advance one job per polling interval.
+          if (name === ORDERED_QUEUE) this.#boss.notifyWorker(workerId);
+        },
       );
     }
   }
