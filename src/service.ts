@@ -27,7 +27,7 @@ export interface Switchyard {
 const LOST_ATTEMPT_SWEEP_MS = 5_000;
 
 export async function startSwitchyard(config: Config, log: (message: string) => void = console.log): Promise<Switchyard> {
-  const database = await openDatabase(config);
+  const database = await openDatabase(config, log);
   const cleanups: (() => Promise<void>)[] = [() => database.close()];
   const runCleanups = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => log(`shutdown: ${(error as Error).message}`));

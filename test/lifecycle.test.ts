@@ -145,3 +145,36 @@ t.test('/healthz answers 200 while the database answers, 503 when it does not', 
   t.equal(down.status, 503);
   t.equal(down.body.error, 'database_unreachable');
 });
+
+t.test('the embedded default: starts without DATABASE_URL, and a second start reuses its data', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { freePort } = await import('./helpers/database.ts');
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-embedded-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = { DATABASE_URL: '', DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()), PORT: '0' };
+  const target = await startTarget();
+  t.teardown(() => target.close());
+
+  const first = startChild(env);
+  const url = await waitForListening(first);
+  t.match(first.output(), new RegExp(`database postgres://127\\.0\\.0\\.1:${env.EMBEDDED_PG_PORT}/switchyard \\(embedded, data in ${dataDir}\\)`));
+  t.notMatch(first.output(), /password|postgres:\/\/[^@\s]+@/, 'no credentials printed');
+  const created = await fetch(url + '/v1/jobs/create', {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(restJob(target.url, { idempotencyKey: 'once' })),
+  }).then((r) => r.json());
+  await waitFor(() => target.requests.length === 1, { what: 'the job to run' });
+  first.process.kill('SIGINT');
+  t.equal((await first.exited).code, 0);
+
+  const second = startChild(env);
+  const url2 = await waitForListening(second);
+  const again = await fetch(url2 + '/v1/jobs/create', {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(restJob(target.url, { idempotencyKey: 'once' })),
+  });
+  t.equal(again.status, 200, 'the job from the first start is still there');
+  t.equal((await again.json()).id, created.id);
+  second.process.kill('SIGTERM');
+  t.equal((await second.exited).code, 0);
+});
