@@ -2,13 +2,14 @@
 // the runner (the legacy /internal/v1/jobs/run here), so every step is deterministic.
 import t from 'tap';
 import { newJobId } from '../src/jobs/job-id.ts';
+import { DbLane } from '../src/lanes/db-lane.ts';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTarget, type TargetReply } from './helpers/target.ts';
 
 const service = await startTestService(t, { env: { RUN_WORKERS: 'false' } });
 const auth = { authorization: `Bearer ${INTERNAL_TOKEN}` };
 
-let reply: (path: string) => TargetReply = () => ({ status: 200, body: 'ok' });
+let reply: (path: string) => TargetReply | Promise<TargetReply> = () => ({ status: 200, body: 'ok' });
 const target = await startTarget((request) => reply(request.url));
 t.teardown(() => target.close());
 
@@ -148,6 +149,36 @@ t.test('cancel: a retrying job stops retrying and its group moves on', async (t)
   const done = await service.post(`/v1/jobs/${second}/cancel`, {});
   t.equal(done.status, 409);
   t.match(done.body, { status: 'completed' });
+});
+
+t.test('a job cancelled after a worker claimed it is not run; a running job cannot be cancelled', async (t) => {
+  // A second lane on the same database claims the way a worker does, so the test can act between
+  // the claim and the run.
+  const lane = await DbLane.start(service.database.connectionString, service.config.worker, () => {});
+  t.teardown(() => lane.stop(1000));
+  reply = () => ({ status: 200 });
+
+  const claimedFirst = await create({ messageGroupId: 'claim-race' }, { path: '/claimed-then-cancelled' });
+  const claimed = await lane.fetchDue(10);
+  t.same(claimed.map((job) => job.id), [claimedFirst]);
+  t.match((await service.post(`/v1/jobs/${claimedFirst}/cancel`, {})).body, { status: 'cancelled' }, 'a claimed job not yet running can be cancelled');
+  t.match(await service.jobs.runLaneBatch(claimed), { claimed: 1, skipped: 1, completed: 0 });
+  t.equal((await service.job(claimedFirst))?.status, 'cancelled');
+  t.notOk(target.requests.some((request) => request.url === '/claimed-then-cancelled'), 'the target was never called');
+
+  let answer!: () => void;
+  const answered = new Promise<void>((resolve) => { answer = resolve; });
+  reply = (path) => (path === '/slow' ? answered.then(() => ({ status: 200 })) : { status: 200 });
+  const slow = await create({}, { path: '/slow' });
+  const running = service.jobs.runLaneBatch(await lane.fetchDue(10));
+  await service.waitForStatus(slow, 'running');
+  for (const action of ['cancel', 'deadletter', 'retry']) {
+    const refused = await service.post(`/v1/jobs/${slow}/${action}`, {});
+    t.equal(refused.status, 409, action);
+    t.match(refused.body, { status: 'running' });
+  }
+  answer();
+  t.match(await running, { completed: 1 });
 });
 
 t.test('deadletter: pending and failed jobs; not finished ones', async (t) => {
