@@ -13,7 +13,7 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 /** An API Gateway (v1) proxy event: the request a target receives, whatever executes it. */
 export const LambdaProxyMessage = z.looseObject({
   httpMethod: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']),
-  path: z.string().startsWith('/', 'must start with /').max(2048),
+  path: z.string().regex(/^\//, 'must start with /').max(2048),
   queryStringParameters: z.record(z.string(), z.string()).nullish(),
   multiValueQueryStringParameters: z.record(z.string(), z.array(z.string())).nullish(),
   headers: headerMap.nullish(),
