@@ -2,12 +2,16 @@
 import Koa from 'koa';
 import { Router } from '@koa/router';
 import type { JobService } from '../jobs/job-service.ts';
+import type { SqsJobs } from '../jobs/sqs-jobs.ts';
 import { errorMiddleware } from './errors.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { sqsRoutes } from './routes/sqs.ts';
 
 export interface AppOptions {
   jobs: JobService;
+  /** The SQS side, when a queue is configured. */
+  sqsJobs?: SqsJobs;
   internalToken: string | undefined;
   bodyLimitBytes?: number;
   log?: (message: string) => void;
@@ -29,7 +33,8 @@ export function createApp(options: AppOptions): Koa {
     }
   });
 
-  for (const router of [health, jobRoutes(options.jobs, bodyLimitBytes), internalRoutes(options.jobs, options.internalToken, bodyLimitBytes)]) {
+  for (const router of [health, jobRoutes(options.jobs, bodyLimitBytes), internalRoutes(options.jobs, options.internalToken, bodyLimitBytes),
+    sqsRoutes(options.sqsJobs, options.internalToken, bodyLimitBytes)]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

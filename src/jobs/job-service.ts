@@ -10,6 +10,7 @@ import { newJobId } from './job-id.ts';
 import * as repo from './job-repository.ts';
 import { CreateJobRequest, type Execution } from './message-schema.ts';
 import { hasAttemptsLeft, resolveRetryPolicy } from './retry-policy.ts';
+import type { SqsJobs } from './sqs-jobs.ts';
 import { parseOrThrow } from './validation.ts';
 
 export interface CreatedJob {
@@ -38,6 +39,8 @@ export interface JobServiceDeps {
   pool: Pool;
   dbLane: DbLane;
   executors: ExecutorRegistry;
+  /** The SQS side, present only when an SQS queue is configured. */
+  sqsJobs?: SqsJobs;
   log?: (message: string) => void;
 }
 
@@ -46,6 +49,7 @@ export class JobService {
   readonly #pool: Pool;
   readonly #dbLane: DbLane;
   readonly #executors: ExecutorRegistry;
+  readonly #sqsJobs: SqsJobs | undefined;
   readonly #log: (message: string) => void;
 
   constructor(deps: JobServiceDeps) {
@@ -53,6 +57,7 @@ export class JobService {
     this.#pool = deps.pool;
     this.#dbLane = deps.dbLane;
     this.#executors = deps.executors;
+    this.#sqsJobs = deps.sqsJobs;
     this.#log = deps.log ?? ((message) => console.log(message));
   }
 
@@ -61,6 +66,7 @@ export class JobService {
     const request = parseOrThrow(CreateJobRequest, input);
     this.#assertRunnable(request.mode, request.message.execution);
     const policy = resolveRetryPolicy(this.#config.retry, request.retry);
+    if (request.mode !== 'db') return this.#sqsJobs!.create(request, policy);
     const execution = request.message.execution;
     const runAt = request.runAt !== undefined ? new Date(request.runAt)
       : request.delaySeconds !== undefined ? new Date(Date.now() + request.delaySeconds * 1000)
@@ -102,7 +108,7 @@ export class JobService {
   }
 
   #assertRunnable(mode: string, execution: Execution): void {
-    if (mode !== 'db') {
+    if (mode !== 'db' && this.#sqsJobs === undefined) {
       throw ValidationError.field('mode', `mode "${mode}" needs the SQS lane, which is not available here; use "db"`);
     }
     if (!this.#executors.supports(execution.type)) {
