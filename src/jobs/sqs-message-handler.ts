@@ -52,10 +52,12 @@ export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedM
   if (envelope.mode === 'both' && !['pending', 'running'].includes(existing!.status)) return done(deps, message, 'skipped');
 
   if (envelope.messageGroupId !== null && await deps.dbLane.holdsGroup(deps.pool, envelope.messageGroupId)) {
-    await inTransaction(deps.pool, async (client) => {
-      if (envelope.mode === 'sqs') await insertFromEnvelope(client, envelope, 'pending');
+    const handedOver = await inTransaction(deps.pool, async (client) => {
+      if (envelope.mode === 'sqs' && !await insertFromEnvelope(client, envelope)) return false;
       await sendToDbLane(deps, client, envelope, 0);
+      return true;
     });
+    if (!handedOver) return duplicateKey(deps, message, envelope);
     deps.log(`job ${envelope.jobId} follows its group ${envelope.messageGroupId} into the DB lane`);
     return done(deps, message, 'handedOver');
   }
@@ -71,9 +73,9 @@ export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedM
   const status = attemptStatus(outcome, attempt, envelope.maxAttempts);
 
   if (status === 'completed' && envelope.mode === 'sqs') return done(deps, message, 'completed');
-  await inTransaction(deps.pool, async (client) => {
+  const recorded = await inTransaction(deps.pool, async (client) => {
     if (envelope.mode === 'sqs') {
-      await insertFromEnvelope(client, envelope, 'pending');
+      if (!await insertFromEnvelope(client, envelope)) return false;
       await repo.markRunning(client, [{ id: envelope.jobId, attempt }]);
     }
     const nextRetryAt = status === 'retrying' ? await sendToDbLane(deps, client, envelope, attempt) : null;
@@ -84,9 +86,18 @@ export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedM
       lastResponse: outcome.response ?? null,
       nextRetryAt,
     }]);
+    return true;
   });
+  if (!recorded) return duplicateKey(deps, message, envelope);
   if (outcome.kind !== 'ok') deps.log(`job ${envelope.jobId} attempt ${attempt}/${envelope.maxAttempts} in the SQS lane: ${status} (${outcome.reason})`);
   return done(deps, message, status === 'retrying' ? 'handedOver' : status === 'dead_lettered' ? 'deadLettered' : status);
+}
+
+// A mode=sqs job whose idempotency key already names another job in Postgres (one sent again after
+// SQS's five-minute deduplication window): the first job stands, as a repeated key promises.
+async function duplicateKey(deps: MessageHandlerDeps, message: ReceivedMessage, envelope: SqsEnvelope): Promise<MessageResult> {
+  deps.log(`job ${envelope.jobId}: idempotency key "${envelope.idempotencyKey}" already names another job of ${envelope.appId}; not recorded`);
+  return done(deps, message, 'skipped');
 }
 
 async function done(deps: MessageHandlerDeps, message: ReceivedMessage, result: MessageResult): Promise<MessageResult> {
@@ -121,8 +132,9 @@ function attemptStatus(outcome: Outcome, attempt: number, maxAttempts: number): 
   return hasAttemptsLeft({ maxAttempts }, attempt) ? 'retrying' : 'dead_lettered';
 }
 
-async function insertFromEnvelope(client: SqlClient, envelope: SqsEnvelope, status: repo.JobStatus): Promise<void> {
-  await repo.insertJob(client, {
+/** Creates the row of a mode=sqs job the first time Postgres needs it; false when its idempotency key is taken. */
+async function insertFromEnvelope(client: SqlClient, envelope: SqsEnvelope): Promise<boolean> {
+  return repo.insertJob(client, {
     id: envelope.jobId,
     appId: envelope.appId,
     mode: envelope.mode,
@@ -132,7 +144,7 @@ async function insertFromEnvelope(client: SqlClient, envelope: SqsEnvelope, stat
     metadata: envelope.message.metadata ?? {},
     messageGroupId: envelope.messageGroupId,
     idempotencyKey: envelope.idempotencyKey,
-    status,
+    status: 'pending',
     maxAttempts: envelope.maxAttempts,
     retryPolicy: envelope.retryPolicy,
     runAt: null,

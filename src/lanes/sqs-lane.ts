@@ -8,7 +8,7 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { ConfigError } from '../config/config.ts';
+import { assertFifoQueueUrl } from '../config/config.ts';
 
 // SQS hands out at most ten messages per ReceiveMessage call.
 const MAX_PER_RECEIVE = 10;
@@ -49,14 +49,6 @@ export interface MessageLane {
 export interface SqsLaneSettings {
   sqsQueueUrl: string | undefined;
   sqsRegion: string | undefined;
-}
-
-/** Refuses a queue URL that does not name a FIFO queue: group order and deduplication need one. */
-export function assertFifoQueueUrl(queueUrl: string): void {
-  const name = new URL(queueUrl).pathname.split('/').filter(Boolean).at(-1) ?? '';
-  if (!name.endsWith('.fifo')) {
-    throw new ConfigError('AWS_SQS_QUEUE_URL', `must name a FIFO queue (its name ends in .fifo), got "${name}"`);
-  }
 }
 
 export class SqsLane implements MessageLane {
