@@ -13,6 +13,7 @@ import { JobAdmin } from './jobs/job-admin.ts';
 import { JobIntake } from './jobs/job-intake.ts';
 import { JobService } from './jobs/job-service.ts';
 import { DbLane } from './lanes/db-lane.ts';
+import { SqsJobs } from './jobs/sqs-jobs.ts';
 
 export interface Switchyard {
   /** Where the API listens, e.g. http://127.0.0.1:8000 */
@@ -43,7 +44,8 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
     cleanups.push(() => dbLane.stop(config.shutdownTimeoutMs));
 
     const executors = new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: config.defaultTimeoutMs })]);
-    const jobs = new JobService({ config, pool, dbLane, executors, log });
+    const sqsJobs = await SqsJobs.fromConfig({ config, pool, dbLane, executors, log, connectionString: database.connectionString }, cleanups);
+    const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, log });
 
     if (config.runWorkers) {
       await dbLane.work(async (batch) => {
@@ -54,11 +56,15 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
       }, LOST_ATTEMPT_SWEEP_MS);
       sweep.unref();
       cleanups.push(async () => clearInterval(sweep));
+      if (sqsJobs) {
+        await sqsJobs.startWorkers(config.worker.concurrency);
+        cleanups.push(() => sqsJobs.stopWorkers(config.shutdownTimeoutMs));
+      }
     }
 
     const jobAdmin = new JobAdmin({ config, pool, dbLane });
     const jobIntake = new JobIntake({ config, pool, dbLane, executors });
-    const app = createApp({ jobs, jobAdmin, jobIntake, internalToken: config.internalToken, log });
+    const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, internalToken: config.internalToken, log });
     const server: Server = await new Promise((resolve, reject) => {
       const listening = app.listen(config.port, config.host, () => resolve(listening));
       listening.once('error', reject);

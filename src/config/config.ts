@@ -105,6 +105,20 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return raw;
 }
 
+/** SQS group order and deduplication need a FIFO queue, whose name ends in .fifo. */
+export function assertFifoQueueUrl(queueUrl: string): void {
+  const name = new URL(queueUrl).pathname.split('/').filter(Boolean).at(-1) ?? '';
+  if (!name.endsWith('.fifo')) {
+    throw new ConfigError('AWS_SQS_QUEUE_URL', `must name a FIFO queue (its name ends in .fifo), got "${name}"`);
+  }
+}
+
+function fifoQueueUrl(env: Env, name: string): string | undefined {
+  const value = url(env, name, ['https:', 'http:']);
+  if (value !== undefined) assertFifoQueueUrl(value);
+  return value;
+}
+
 function arn(env: Env, name: string): string | undefined {
   const raw = text(env, name);
   if (raw !== undefined && !raw.startsWith('arn:')) throw new ConfigError(name, 'must be an ARN (arn:...)');
@@ -138,7 +152,7 @@ export function parseConfig(env: Env): Config {
     },
     defaultTimeoutMs: integer(env, 'DEFAULT_TIMEOUT_MS', 30_000, 100, 900_000),
     aws: {
-      sqsQueueUrl: url(env, 'AWS_SQS_QUEUE_URL', ['https:', 'http:']),
+      sqsQueueUrl: fifoQueueUrl(env, 'AWS_SQS_QUEUE_URL'),
       sqsRegion: text(env, 'AWS_SQS_REGION'),
       lambdaRegion: text(env, 'AWS_LAMBDA_REGION'),
       schedulerRegion: text(env, 'AWS_SCHEDULER_REGION'),

@@ -4,17 +4,21 @@ import { Router } from '@koa/router';
 import type { JobAdmin } from '../jobs/job-admin.ts';
 import type { JobIntake } from '../jobs/job-intake.ts';
 import type { JobService } from '../jobs/job-service.ts';
+import type { SqsJobs } from '../jobs/sqs-jobs.ts';
 import { errorMiddleware } from './errors.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { jobAdminRoutes } from './routes/job-admin.ts';
 import { legacyRoutes } from './routes/legacy.ts';
 import { openApiRoutes } from './routes/openapi.ts';
+import { sqsRoutes } from './routes/sqs.ts';
 
 export interface AppOptions {
   jobs: JobService;
   jobAdmin: JobAdmin;
   jobIntake: JobIntake;
+  /** The SQS side, when a queue is configured. */
+  sqsJobs?: SqsJobs;
   internalToken: string | undefined;
   bodyLimitBytes?: number;
   log?: (message: string) => void;
@@ -42,6 +46,7 @@ export function createApp(options: AppOptions): Koa {
     internalRoutes(options.jobs, options.internalToken, bodyLimitBytes),
     jobAdminRoutes(options.jobAdmin, options.jobIntake, bodyLimitBytes),
     legacyRoutes(options.jobs, options.jobIntake, options.internalToken, bodyLimitBytes),
+    sqsRoutes(options.sqsJobs, options.internalToken, bodyLimitBytes),
     openApiRoutes(),
   ]) {
     app.use(router.routes());

@@ -8,7 +8,7 @@ import type { DbLane } from '../lanes/db-lane.ts';
 import * as admin from './job-admin-repository.ts';
 import { InvalidStateError, JobNotFoundError, ValidationError } from './errors.ts';
 import * as repo from './job-repository.ts';
-import { EXPIRY_MARGIN_SECONDS } from './job-service.ts';
+import { laneSettings } from './job-preparation.ts';
 import { JobStatusSchema, toJobView, type JobPage, type JobView } from './job-view.ts';
 import { parseOrThrow } from './validation.ts';
 
@@ -74,13 +74,11 @@ export class JobAdmin {
   async retry(id: string): Promise<JobView> {
     return this.#act(id, 'retry', RETRYABLE, async (client, row) => {
       const retried = await admin.markRetried(client, id);
-      const timeoutMs = (row.execution_config as { timeoutMs?: number }).timeoutMs ?? this.#config.defaultTimeoutMs;
       await this.#dbLane.requeue(client, {
         id,
         groupId: row.message_group_id ?? undefined,
         startAfter: undefined,
-        expireInSeconds: Math.ceil(timeoutMs / 1000) + EXPIRY_MARGIN_SECONDS,
-        retry: { retryLimit: row.max_attempts, retryDelay: row.retry_policy.baseDelaySeconds, retryDelayMax: row.retry_policy.maxDelaySeconds },
+        ...laneSettings(this.#config, row.execution_config, { maxAttempts: row.max_attempts, ...row.retry_policy }),
       });
       return retried;
     });

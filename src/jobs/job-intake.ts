@@ -5,14 +5,12 @@ import { z } from 'zod';
 import type { Config } from '../config/config.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
-import type { DbLane, LaneSend } from '../lanes/db-lane.ts';
+import type { DbLane } from '../lanes/db-lane.ts';
 import * as admin from './job-admin-repository.ts';
 import { ValidationError } from './errors.ts';
-import { newJobId } from './job-id.ts';
-import type { NewJob } from './job-repository.ts';
-import { EXPIRY_MARGIN_SECONDS, type CreatedJob } from './job-service.ts';
+import type { CreatedJob } from './job-service.ts';
+import { assertExecutable, prepareDbJob, type PreparedJob } from './job-preparation.ts';
 import { CreateJobRequest, LambdaProxyMessage } from './message-schema.ts';
-import { resolveRetryPolicy } from './retry-policy.ts';
 import { parseOrThrow } from './validation.ts';
 
 export const MAX_BATCH_SIZE = 1000;
@@ -35,11 +33,6 @@ export const CallbackHttpRequest = z.strictObject({
 export type CallbackHttpRequest = z.infer<typeof CallbackHttpRequest>;
 
 export const LEGACY_CALLBACK_TYPE = 'callback-http';
-
-interface PreparedJob {
-  row: NewJob;
-  lane: LaneSend;
-}
 
 export interface JobIntakeDeps {
   config: Config;
@@ -91,45 +84,12 @@ export class JobIntake {
   }
 
   #prepare(request: CreateJobRequest, legacyPayload: unknown): PreparedJob {
-    const execution = request.message.execution;
     if (request.mode !== 'db') {
-      throw ValidationError.field('mode', `mode "${request.mode}" needs the SQS lane, which is not available here; use "db"`);
+      // One transaction stores a batch; the SQS lane has no transaction to join, so it takes jobs one by one.
+      throw ValidationError.field('mode', `mode "${request.mode}" is not available here: batch and legacy jobs run in the DB lane; use "db"`);
     }
-    if (!this.#executors.supports(execution.type)) {
-      throw ValidationError.field('message.execution.type', `execution type "${execution.type}" is not available on this deployment`);
-    }
-    const policy = resolveRetryPolicy(this.#config.retry, request.retry);
-    const runAt = request.runAt !== undefined ? new Date(request.runAt)
-      : request.delaySeconds !== undefined ? new Date(Date.now() + request.delaySeconds * 1000)
-      : null;
-    const id = newJobId();
-    const timeoutMs = 'timeoutMs' in execution && execution.timeoutMs !== undefined ? execution.timeoutMs : this.#config.defaultTimeoutMs;
-    return {
-      row: {
-        id,
-        appId: request.appId,
-        mode: request.mode,
-        executionType: execution.type,
-        lambdaProxyMessage: request.message.lambdaProxyMessage,
-        executionConfig: execution,
-        metadata: request.message.metadata ?? {},
-        messageGroupId: request.messageGroupId ?? null,
-        idempotencyKey: request.idempotencyKey ?? null,
-        status: 'pending',
-        maxAttempts: policy.maxAttempts,
-        retryPolicy: { baseDelaySeconds: policy.baseDelaySeconds, maxDelaySeconds: policy.maxDelaySeconds },
-        runAt,
-        type: legacyPayload === null ? null : LEGACY_CALLBACK_TYPE,
-        payload: legacyPayload,
-      },
-      lane: {
-        id,
-        groupId: request.messageGroupId,
-        startAfter: runAt ?? undefined,
-        expireInSeconds: Math.ceil(timeoutMs / 1000) + EXPIRY_MARGIN_SECONDS,
-        retry: { retryLimit: policy.maxAttempts, retryDelay: policy.baseDelaySeconds, retryDelayMax: policy.maxDelaySeconds },
-      },
-    };
+    assertExecutable(this.#executors, request.message.execution);
+    return prepareDbJob(this.#config, request, legacyPayload === null ? null : { type: LEGACY_CALLBACK_TYPE, payload: legacyPayload });
   }
 
   /**

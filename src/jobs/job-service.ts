@@ -6,10 +6,11 @@ import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { Outcome } from '../executors/executor.ts';
 import type { DbLane, LaneJob } from '../lanes/db-lane.ts';
 import { ValidationError } from './errors.ts';
-import { newJobId } from './job-id.ts';
+import { assertExecutable, prepareDbJob } from './job-preparation.ts';
 import * as repo from './job-repository.ts';
 import { CreateJobRequest, type Execution } from './message-schema.ts';
 import { hasAttemptsLeft, resolveRetryPolicy } from './retry-policy.ts';
+import type { SqsJobs } from './sqs-jobs.ts';
 import { parseOrThrow } from './validation.ts';
 
 export interface CreatedJob {
@@ -30,14 +31,14 @@ export interface RunCounts {
 
 // How long past its timeout a running attempt may go unsettled before its worker counts as lost.
 const LOST_ATTEMPT_GRACE_SECONDS = 15;
-// Time past the executor's own timeout for recording the outcome before pg-boss expires the claim.
-export const EXPIRY_MARGIN_SECONDS = 10;
 
 export interface JobServiceDeps {
   config: Config;
   pool: Pool;
   dbLane: DbLane;
   executors: ExecutorRegistry;
+  /** The SQS side, present only when an SQS queue is configured. */
+  sqsJobs?: SqsJobs;
   log?: (message: string) => void;
 }
 
@@ -46,6 +47,7 @@ export class JobService {
   readonly #pool: Pool;
   readonly #dbLane: DbLane;
   readonly #executors: ExecutorRegistry;
+  readonly #sqsJobs: SqsJobs | undefined;
   readonly #log: (message: string) => void;
 
   constructor(deps: JobServiceDeps) {
@@ -53,6 +55,7 @@ export class JobService {
     this.#pool = deps.pool;
     this.#dbLane = deps.dbLane;
     this.#executors = deps.executors;
+    this.#sqsJobs = deps.sqsJobs;
     this.#log = deps.log ?? ((message) => console.log(message));
   }
 
@@ -60,54 +63,23 @@ export class JobService {
   async create(input: unknown): Promise<CreatedJob> {
     const request = parseOrThrow(CreateJobRequest, input);
     this.#assertRunnable(request.mode, request.message.execution);
-    const policy = resolveRetryPolicy(this.#config.retry, request.retry);
-    const execution = request.message.execution;
-    const runAt = request.runAt !== undefined ? new Date(request.runAt)
-      : request.delaySeconds !== undefined ? new Date(Date.now() + request.delaySeconds * 1000)
-      : undefined;
-    const id = newJobId();
-    const timeoutMs = 'timeoutMs' in execution && execution.timeoutMs !== undefined ? execution.timeoutMs : this.#config.defaultTimeoutMs;
-
+    if (request.mode !== 'db') return this.#sqsJobs!.create(request, resolveRetryPolicy(this.#config.retry, request.retry));
+    const { row, lane } = prepareDbJob(this.#config, request);
     return inTransaction(this.#pool, async (client) => {
-      const inserted = await repo.insertJob(client, {
-        id,
-        appId: request.appId,
-        mode: request.mode,
-        executionType: execution.type,
-        lambdaProxyMessage: request.message.lambdaProxyMessage,
-        executionConfig: execution,
-        metadata: request.message.metadata ?? {},
-        messageGroupId: request.messageGroupId ?? null,
-        idempotencyKey: request.idempotencyKey ?? null,
-        status: 'pending',
-        maxAttempts: policy.maxAttempts,
-        retryPolicy: { baseDelaySeconds: policy.baseDelaySeconds, maxDelaySeconds: policy.maxDelaySeconds },
-        runAt: runAt ?? null,
-        type: null,
-        payload: null,
-      });
-      if (!inserted) {
-        const first = await repo.findJobByIdempotencyKey(client, request.appId, request.idempotencyKey!);
+      if (!(await repo.insertJob(client, row))) {
+        const first = await repo.findJobByIdempotencyKey(client, row.appId, row.idempotencyKey!);
         return { id: first!.id, status: first!.status, created: false };
       }
-      await this.#dbLane.send(client, {
-        id,
-        groupId: request.messageGroupId,
-        startAfter: runAt,
-        expireInSeconds: Math.ceil(timeoutMs / 1000) + EXPIRY_MARGIN_SECONDS,
-        retry: { retryLimit: policy.maxAttempts, retryDelay: policy.baseDelaySeconds, retryDelayMax: policy.maxDelaySeconds },
-      });
-      return { id, status: 'pending' as const, created: true };
+      await this.#dbLane.send(client, lane);
+      return { id: row.id, status: 'pending' as const, created: true };
     });
   }
 
   #assertRunnable(mode: string, execution: Execution): void {
-    if (mode !== 'db') {
+    if (mode !== 'db' && this.#sqsJobs === undefined) {
       throw ValidationError.field('mode', `mode "${mode}" needs the SQS lane, which is not available here; use "db"`);
     }
-    if (!this.#executors.supports(execution.type)) {
-      throw ValidationError.field('message.execution.type', `execution type "${execution.type}" is not available on this deployment`);
-    }
+    assertExecutable(this.#executors, execution);
   }
 
   /**

@@ -37,13 +37,17 @@ export interface LaneSend {
   /** How long one attempt may run before pg-boss takes the job back and retries it. */
   expireInSeconds: number;
   retry: LaneRetry;
+  /** Attempts the job already used in another lane (the SQS lane); its first run here is attempt offset + 1. */
+  attemptOffset?: number;
 }
 
 export interface LaneJob {
   id: string;
   queue: string;
-  /** 1 for the first attempt. */
+  /** 1 for the first attempt, counting attempts made in another lane before this one. */
   attempt: number;
+  /** pg-boss's own count, which settling must quote back. */
+  retryCount: number;
   signal: AbortSignal;
 }
 
@@ -57,12 +61,13 @@ function asDatabase(client: SqlClient): IDatabase {
 }
 
 function toLaneJob(job: Job<unknown>): LaneJob {
-  return { id: job.id, queue: job.name, attempt: job.retryCount + 1, signal: job.signal };
+  const offset = (job.data as { attemptOffset?: number } | null)?.attemptOffset ?? 0;
+  return { id: job.id, queue: job.name, attempt: job.retryCount + 1 + offset, retryCount: job.retryCount, signal: job.signal };
 }
 
 const queueOf = (groupId: string | null) => (groupId === null ? STANDARD_QUEUE : ORDERED_QUEUE);
 
-const attemptOf = (job: LaneJob) => ({ id: job.id, retryCount: job.attempt - 1 });
+const attemptOf = (job: LaneJob) => ({ id: job.id, retryCount: job.retryCount });
 
 export class DbLane {
   readonly #boss: PgBoss;
@@ -103,7 +108,7 @@ export class DbLane {
   /** Adds the job inside the caller's transaction: it exists exactly when the caller commits. */
   async send(client: SqlClient, job: LaneSend): Promise<void> {
     const queue = job.groupId === undefined ? STANDARD_QUEUE : ORDERED_QUEUE;
-    const id = await this.#boss.send(queue, {}, {
+    const id = await this.#boss.send(queue, job.attemptOffset ? { attemptOffset: job.attemptOffset } : {}, {
       id: job.id,
       db: asDatabase(client),
       singletonKey: job.groupId,
@@ -115,6 +120,12 @@ export class DbLane {
       retryDelayMax: job.retry.retryDelayMax,
     });
     if (id === null) throw new Error(`the DB lane already holds a job with id ${job.id}`);
+    if (job.attemptOffset) {
+      // A job that already failed in another lane enters as a retry, as if it had failed here: in
+      // key_strict_fifo a retry holds its group, while a created job whose start_after lies ahead
+      // lets later jobs of the group pass it. retry_count stays 0 (it grows only once a job has started).
+      await client.query(`UPDATE ${SCHEMA}.job SET state = 'retry' WHERE name = $1 AND id = $2`, [queue, job.id]);
+    }
   }
 
   /** Adds many jobs inside the caller's transaction, one bulk insert per queue. */
@@ -231,6 +242,18 @@ export class DbLane {
       if (result.updated > 0) moved.push(id);
     }
     return moved;
+  }
+
+  /**
+   * True while the group has a job here not yet finished. A message of the group arriving through
+   * the SQS lane must then follow it into this lane instead of overtaking it.
+   */
+  async holdsGroup(client: SqlClient, groupId: string): Promise<boolean> {
+    const { rows } = await client.query(
+      `SELECT 1 FROM ${SCHEMA}.job WHERE name = $1 AND singleton_key = $2 AND state IN ('created', 'retry', 'active') LIMIT 1`,
+      [ORDERED_QUEUE, groupId],
+    );
+    return rows.length > 0;
   }
 
   /** Stops claiming; waits up to `timeoutMs` for running batches, then aborts their signals. */

@@ -1,0 +1,199 @@
+// The SQS side of JobService: creating mode=sqs and mode=both jobs, forwarding the outbox to SQS,
+// and polling SQS (the cron entry point and the in-process long-polling consumers). It exists only
+// when AWS_SQS_QUEUE_URL is set; without it the service has no SQS side at all.
+import type { Config } from '../config/config.ts';
+import { inTransaction, type Pool } from '../db/pool.ts';
+import type { ExecutorRegistry } from '../executors/registry.ts';
+import type { DbLane } from '../lanes/db-lane.ts';
+import { SqsLane, type MessageLane, type ReceivedMessage } from '../lanes/sqs-lane.ts';
+import { SqsOutbox } from '../lanes/sqs-outbox.ts';
+import { ValidationError } from './errors.ts';
+import { newJobId } from './job-id.ts';
+import { prepareDbJob } from './job-preparation.ts';
+import * as repo from './job-repository.ts';
+import type { CreateJobRequest } from './message-schema.ts';
+import type { RetryPolicy } from './retry-policy.ts';
+import { buildEnvelope, deduplicationIdOf, sqsGroupOf, type SqsEnvelope } from './sqs-envelope.ts';
+import { handleMessage, type MessageResult } from './sqs-message-handler.ts';
+
+export interface SqsCreated {
+  id: string;
+  status: 'pending';
+  created: boolean;
+}
+
+export type PollCounts = { forwarded: number; received: number } & Record<MessageResult, number>;
+
+export interface SqsJobsDeps {
+  config: Config;
+  pool: Pool;
+  dbLane: DbLane;
+  lane: MessageLane;
+  outbox: SqsOutbox;
+  executors: ExecutorRegistry;
+  log: (message: string) => void;
+  /** How long a received message stays hidden; extended while its job runs. */
+  visibilityTimeoutSeconds?: number;
+}
+
+const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30;
+// The longest wait SQS allows for one ReceiveMessage: an idle consumer costs one call per 20 s.
+const LONG_POLL_SECONDS = 20;
+const CONSUMER_BATCH = 10;
+const CONSUMER_ERROR_PAUSE_MS = 1_000;
+
+export class SqsJobs {
+  readonly #deps: SqsJobsDeps;
+  readonly #visibilityTimeoutSeconds: number;
+  readonly #stopping = new AbortController();
+  readonly #abortRunning = new AbortController();
+  readonly #consumers: Promise<void>[] = [];
+
+  constructor(deps: SqsJobsDeps) {
+    this.#deps = deps;
+    this.#visibilityTimeoutSeconds = deps.visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS;
+  }
+
+  /**
+   * The SQS side the config asks for, or undefined when no queue is configured. Chosen once here;
+   * nothing else asks whether AWS is configured. Registers its cleanups with the caller.
+   */
+  static async fromConfig(
+    deps: Omit<SqsJobsDeps, 'lane' | 'outbox'> & { connectionString: string },
+    cleanups: (() => Promise<void>)[],
+  ): Promise<SqsJobs | undefined> {
+    const lane = SqsLane.fromConfig(deps.config.aws);
+    if (!lane) return undefined;
+    cleanups.push(async () => lane.stop());
+    const outbox = await SqsOutbox.start(deps.connectionString, (error) => deps.log(`sqs outbox: ${error.message}`));
+    cleanups.push(() => outbox.stop(deps.config.shutdownTimeoutMs));
+    return new SqsJobs({ ...deps, lane, outbox });
+  }
+
+  /**
+   * mode=sqs: one SendMessage, nothing in Postgres. mode=both: the jobs row and an outbox entry in
+   * one transaction; the job is accepted once that commits, whether or not SQS answers.
+   */
+  async create(request: CreateJobRequest, policy: RetryPolicy): Promise<SqsCreated> {
+    if (request.runAt !== undefined || request.delaySeconds !== undefined) {
+      const field = request.runAt !== undefined ? 'runAt' : 'delaySeconds';
+      throw ValidationError.field(field, `a delayed start needs mode "db"; mode "${request.mode}" runs through SQS FIFO, which cannot delay one message`);
+    }
+    const id = newJobId();
+    const envelope = buildEnvelope({
+      jobId: id,
+      appId: request.appId,
+      mode: request.mode === 'both' ? 'both' : 'sqs',
+      createdAt: new Date(),
+      messageGroupId: request.messageGroupId ?? null,
+      idempotencyKey: request.idempotencyKey ?? null,
+      policy,
+      message: request.message,
+    });
+    if (envelope.mode === 'sqs') {
+      await this.#send(envelope);
+      return { id, status: 'pending', created: true };
+    }
+    return inTransaction(this.#deps.pool, async (client) => {
+      const inserted = await repo.insertJob(client, { ...prepareDbJob(this.#deps.config, request).row, id });
+      if (!inserted) {
+        const first = await repo.findJobByIdempotencyKey(client, envelope.appId, envelope.idempotencyKey!);
+        return { id: first!.id, status: first!.status as 'pending', created: false };
+      }
+      await this.#deps.outbox.add(client, { jobId: id, groupId: sqsGroupOf(envelope) });
+      return { id, status: 'pending' as const, created: true };
+    });
+  }
+
+  /** Sends a mode=both job from its row. A job no longer pending (cancelled, say) is not sent. */
+  async forward(jobId: string): Promise<void> {
+    const row = await repo.findJob(this.#deps.pool, jobId);
+    if (!row || row.status !== 'pending') return;
+    await this.#send(buildEnvelope({
+      jobId: row.id,
+      appId: row.app_id,
+      mode: 'both',
+      createdAt: row.created_at,
+      messageGroupId: row.message_group_id,
+      idempotencyKey: row.idempotency_key,
+      policy: { maxAttempts: row.max_attempts, ...row.retry_policy },
+      message: { lambdaProxyMessage: row.lambda_proxy_message, execution: row.execution_config, metadata: row.metadata },
+    }));
+  }
+
+  async #send(envelope: SqsEnvelope): Promise<void> {
+    await this.#deps.lane.send({ body: JSON.stringify(envelope), groupId: sqsGroupOf(envelope), deduplicationId: deduplicationIdOf(envelope) });
+  }
+
+  /**
+   * The cron entry point: forwards due outbox entries, then receives up to `limit` messages and
+   * runs them before answering.
+   */
+  async poll(limit: number): Promise<PollCounts> {
+    const forwarded = await this.#deps.outbox.forwardDue(limit, (jobId) => this.forward(jobId));
+    const messages = await this.#deps.lane.receive({ limit, waitSeconds: 0, visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds });
+    return { forwarded, ...await this.#runBatch(messages) };
+  }
+
+  /**
+   * Runs a received batch: groups in parallel, the messages of one group one after another in the
+   * order SQS gave them. When a message cannot be settled (the database is down, say), the rest of
+   * its group is left too: all of them come back, in order, after the visibility timeout.
+   */
+  async #runBatch(messages: ReceivedMessage[]): Promise<Omit<PollCounts, 'forwarded'>> {
+    const counts = { received: messages.length, completed: 0, handedOver: 0, failed: 0, deadLettered: 0, rejected: 0, skipped: 0 };
+    const groups = new Map<string, ReceivedMessage[]>();
+    for (const message of messages) {
+      const key = message.groupId ?? message.messageId;
+      groups.set(key, [...groups.get(key) ?? [], message]);
+    }
+    const deps = { ...this.#deps, visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds, signal: this.#abortRunning.signal };
+    await Promise.all([...groups.values()].map(async (group) => {
+      for (const message of group) {
+        try {
+          counts[await handleMessage(deps, message)]++;
+        } catch (error) {
+          this.#deps.log(`sqs message ${message.messageId} left for redelivery: ${(error as Error).message}`);
+          return;
+        }
+      }
+    }));
+    return counts;
+  }
+
+  /** Starts the outbox worker and `consumers` long-polling loops; SQS keeps a group on one of them at a time. */
+  async startWorkers(consumers: number): Promise<void> {
+    await this.#deps.outbox.work((jobId) => this.forward(jobId), this.#deps.config.worker.pollingIntervalSeconds);
+    for (let i = 0; i < consumers; i++) this.#consumers.push(this.#consume());
+  }
+
+  async #consume(): Promise<void> {
+    const signal = this.#stopping.signal;
+    while (!signal.aborted) {
+      try {
+        const messages = await this.#deps.lane.receive({
+          limit: CONSUMER_BATCH,
+          waitSeconds: LONG_POLL_SECONDS,
+          visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds,
+          signal,
+        });
+        await this.#runBatch(messages);
+      } catch (error) {
+        if (signal.aborted) return;
+        this.#deps.log(`sqs consumer: ${(error as Error).message}`);
+        await new Promise((resolve) => setTimeout(resolve, CONSUMER_ERROR_PAUSE_MS));
+      }
+    }
+  }
+
+  /**
+   * Stops the consumers: a pending long poll is abandoned at once; running jobs get `timeoutMs` to
+   * finish before they are told to stop (and then hand their job to the DB lane to retry).
+   */
+  async stopWorkers(timeoutMs: number): Promise<void> {
+    this.#stopping.abort();
+    const deadline = setTimeout(() => this.#abortRunning.abort(), timeoutMs);
+    await Promise.all(this.#consumers);
+    clearTimeout(deadline);
+  }
+}
