@@ -5,6 +5,7 @@ import type { JobService } from '../jobs/job-service.ts';
 import { errorMiddleware } from './errors.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { scheduledMessageRoutes } from './routes/scheduled-messages.ts';
 
 export interface AppOptions {
   jobs: JobService;
@@ -29,7 +30,8 @@ export function createApp(options: AppOptions): Koa {
     }
   });
 
-  for (const router of [health, jobRoutes(options.jobs, bodyLimitBytes), internalRoutes(options.jobs, options.internalToken, bodyLimitBytes)]) {
+  for (const router of [health, jobRoutes(options.jobs, bodyLimitBytes), internalRoutes(options.jobs, options.internalToken, bodyLimitBytes),
+    scheduledMessageRoutes(options.jobs, options.internalToken, bodyLimitBytes)]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

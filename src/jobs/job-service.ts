@@ -5,16 +5,22 @@ import { inTransaction, type Pool } from '../db/pool.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { Outcome } from '../executors/executor.ts';
 import type { DbLane, LaneJob } from '../lanes/db-lane.ts';
+import { alertInBackground, silentNotifier, type DeadLetterNotifier } from './dead-letter-alerts.ts';
 import { ValidationError } from './errors.ts';
 import { newJobId } from './job-id.ts';
 import * as repo from './job-repository.ts';
-import { CreateJobRequest, type Execution } from './message-schema.ts';
+import { createEmbeddedScheduler, type JobScheduler } from './job-scheduler.ts';
+import { CreateJobRequest, type Execution, type ScheduleExecution } from './message-schema.ts';
 import { hasAttemptsLeft, resolveRetryPolicy } from './retry-policy.ts';
+import { setScheduleArn } from './schedule-repository.ts';
+import { processScheduledMessage, resolveScheduleTime, type ScheduledMessageResult } from './scheduled-messages.ts';
 import { parseOrThrow } from './validation.ts';
 
 export interface CreatedJob {
   id: string;
   status: repo.JobStatus;
+  /** Set for a schedule job that EventBridge Scheduler will deliver. */
+  scheduleArn?: string | null;
   /** False when an earlier job with the same idempotency key was returned instead. */
   created: boolean;
 }
@@ -38,6 +44,10 @@ export interface JobServiceDeps {
   pool: Pool;
   dbLane: DbLane;
   executors: ExecutorRegistry;
+  /** How schedule jobs are armed; the embedded DB-lane scheduler when not given. */
+  scheduler?: JobScheduler;
+  /** Told about every dead-lettered job; silent when not given. */
+  notifier?: DeadLetterNotifier;
   log?: (message: string) => void;
 }
 
@@ -46,9 +56,13 @@ export class JobService {
   readonly #pool: Pool;
   readonly #dbLane: DbLane;
   readonly #executors: ExecutorRegistry;
+  readonly #scheduler: JobScheduler;
+  readonly #notifier: DeadLetterNotifier;
   readonly #log: (message: string) => void;
 
   constructor(deps: JobServiceDeps) {
+    this.#scheduler = deps.scheduler ?? createEmbeddedScheduler(deps.dbLane);
+    this.#notifier = deps.notifier ?? silentNotifier;
     this.#config = deps.config;
     this.#pool = deps.pool;
     this.#dbLane = deps.dbLane;
@@ -62,11 +76,13 @@ export class JobService {
     this.#assertRunnable(request.mode, request.message.execution);
     const policy = resolveRetryPolicy(this.#config.retry, request.retry);
     const execution = request.message.execution;
-    const runAt = request.runAt !== undefined ? new Date(request.runAt)
+    const scheduleAt = execution.type === 'schedule' ? this.#scheduleTime(request) : undefined;
+    const runAt = scheduleAt ?? (request.runAt !== undefined ? new Date(request.runAt)
       : request.delaySeconds !== undefined ? new Date(Date.now() + request.delaySeconds * 1000)
-      : undefined;
+      : undefined);
     const id = newJobId();
-    const timeoutMs = 'timeoutMs' in execution && execution.timeoutMs !== undefined ? execution.timeoutMs : this.#config.defaultTimeoutMs;
+    const timed = execution.type === 'schedule' ? execution.targetExecution : execution;
+    const timeoutMs = 'timeoutMs' in timed && timed.timeoutMs !== undefined ? timed.timeoutMs : this.#config.defaultTimeoutMs;
 
     return inTransaction(this.#pool, async (client) => {
       const inserted = await repo.insertJob(client, {
@@ -79,7 +95,7 @@ export class JobService {
         metadata: request.message.metadata ?? {},
         messageGroupId: request.messageGroupId ?? null,
         idempotencyKey: request.idempotencyKey ?? null,
-        status: 'pending',
+        status: scheduleAt ? 'scheduled' : 'pending',
         maxAttempts: policy.maxAttempts,
         retryPolicy: { baseDelaySeconds: policy.baseDelaySeconds, maxDelaySeconds: policy.maxDelaySeconds },
         runAt: runAt ?? null,
@@ -90,15 +106,30 @@ export class JobService {
         const first = await repo.findJobByIdempotencyKey(client, request.appId, request.idempotencyKey!);
         return { id: first!.id, status: first!.status, created: false };
       }
-      await this.#dbLane.send(client, {
+      const lane = {
         id,
         groupId: request.messageGroupId,
         startAfter: runAt,
         expireInSeconds: Math.ceil(timeoutMs / 1000) + EXPIRY_MARGIN_SECONDS,
         retry: { retryLimit: policy.maxAttempts, retryDelay: policy.baseDelaySeconds, retryDelayMax: policy.maxDelaySeconds },
-      });
+      };
+      if (execution.type === 'schedule') {
+        // A remote schedule is created before the commit: should the commit then fail, its one
+        // delivery finds no job and does nothing.
+        const { scheduleArn } = await this.#scheduler.arm(client, { jobId: id, at: scheduleAt!, targetExecution: execution.targetExecution, lane });
+        if (scheduleArn) await setScheduleArn(client, id, scheduleArn);
+        return { id, status: 'scheduled' as const, scheduleArn, created: true };
+      }
+      await this.#dbLane.send(client, lane);
       return { id, status: 'pending' as const, created: true };
     });
+  }
+
+  #scheduleTime(request: CreateJobRequest): Date {
+    if (request.runAt !== undefined || request.delaySeconds !== undefined) {
+      throw ValidationError.field(request.runAt !== undefined ? 'runAt' : 'delaySeconds', 'a schedule job takes its time from message.execution.at or delaySeconds');
+    }
+    return resolveScheduleTime(request.message.execution as ScheduleExecution);
   }
 
   #assertRunnable(mode: string, execution: Execution): void {
@@ -107,6 +138,9 @@ export class JobService {
     }
     if (!this.#executors.supports(execution.type)) {
       throw ValidationError.field('message.execution.type', `execution type "${execution.type}" is not available on this deployment`);
+    }
+    if (execution.type === 'schedule' && !this.#executors.supports(execution.targetExecution.type)) {
+      throw ValidationError.field('message.execution.targetExecution.type', `execution type "${execution.targetExecution.type}" is not available on this deployment`);
     }
   }
 
@@ -159,6 +193,10 @@ export class JobService {
       else if (status === 'failed') counts.failed++;
       else counts.deadLettered++;
       if (outcome.kind !== 'ok') this.#log(`job ${row.id} attempt ${job.attempt}/${row.max_attempts}: ${status} (${outcome.reason})`);
+      if (status === 'dead_lettered') {
+        const attempts = Math.min(job.attempt, row.max_attempts);
+        alertInBackground(this.#notifier, { id: row.id, appId: row.app_id, executionType: row.execution_type, attempts, lastError: outcome.kind === 'ok' ? null : outcome.reason }, this.#log);
+      }
     }
     return counts;
   }
@@ -183,6 +221,19 @@ export class JobService {
       this.#log(`recovered ${moved.length} attempt(s) whose worker was lost`);
     }
     return moved.length;
+  }
+
+  /** The EventBridge Scheduler callback: runs a scheduled job once, however often it is delivered. */
+  processScheduledMessage(input: unknown): Promise<ScheduledMessageResult> {
+    return processScheduledMessage({
+      pool: this.#pool,
+      dbLane: this.#dbLane,
+      executors: this.#executors,
+      scheduler: this.#scheduler,
+      notifier: this.#notifier,
+      defaultTimeoutMs: this.#config.defaultTimeoutMs,
+      log: this.#log,
+    }, input);
   }
 
   async healthy(): Promise<void> {

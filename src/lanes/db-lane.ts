@@ -37,6 +37,8 @@ export interface LaneSend {
   /** How long one attempt may run before pg-boss takes the job back and retries it. */
   expireInSeconds: number;
   retry: LaneRetry;
+  /** Attempts the job already made elsewhere (a scheduler callback, another lane); the lane counts on from there. */
+  attemptsBefore?: number;
 }
 
 export interface LaneJob {
@@ -44,6 +46,8 @@ export interface LaneJob {
   queue: string;
   /** 1 for the first attempt. */
   attempt: number;
+  /** Attempts made before the job came to this lane (see LaneSend.attemptsBefore). */
+  attemptsBefore?: number;
   signal: AbortSignal;
 }
 
@@ -56,11 +60,16 @@ function asDatabase(client: SqlClient): IDatabase {
   return { executeSql: (text, values) => client.query(text, values) };
 }
 
-function toLaneJob(job: Job<unknown>): LaneJob {
-  return { id: job.id, queue: job.name, attempt: job.retryCount + 1, signal: job.signal };
+function attemptsBefore(job: Job<unknown>): number {
+  return (job.data as { attemptsBefore?: number } | null)?.attemptsBefore ?? 0;
 }
 
-const attemptOf = (job: LaneJob) => ({ id: job.id, retryCount: job.attempt - 1 });
+function toLaneJob(job: Job<unknown>): LaneJob {
+  const before = attemptsBefore(job);
+  return { id: job.id, queue: job.name, attempt: before + job.retryCount + 1, attemptsBefore: before, signal: job.signal };
+}
+
+const attemptOf = (job: LaneJob) => ({ id: job.id, retryCount: job.attempt - 1 - (job.attemptsBefore ?? 0) });
 
 export class DbLane {
   readonly #boss: PgBoss;
@@ -99,7 +108,7 @@ export class DbLane {
   /** Adds the job inside the caller's transaction: it exists exactly when the caller commits. */
   async send(client: SqlClient, job: LaneSend): Promise<void> {
     const queue = job.groupId === undefined ? STANDARD_QUEUE : ORDERED_QUEUE;
-    const id = await this.#boss.send(queue, {}, {
+    const id = await this.#boss.send(queue, job.attemptsBefore ? { attemptsBefore: job.attemptsBefore } : {}, {
       id: job.id,
       db: asDatabase(client),
       singletonKey: job.groupId,
