@@ -43,6 +43,10 @@ export async function signLambdaUrlRequest(spec: HttpRequestSpec, region: string
     const values = spec.url.searchParams.getAll(key);
     query[key] = values.length === 1 ? values[0]! : values;
   }
+  // URLSearchParams writes a space as "+", which AWS may read as a plus sign; sent the way SigV4
+  // canonicalises it (%20), the query means the same to both sides.
+  const url = new URL(spec.url);
+  url.search = [...spec.url.searchParams].map(([key, value]) => `${rfc3986(key)}=${rfc3986(value)}`).join('&');
   const signer = new SignatureV4({ service: 'lambda', region, credentials, sha256: Sha256 });
   const signed = await signer.sign({
     method: spec.method,
@@ -57,7 +61,11 @@ export async function signLambdaUrlRequest(spec: HttpRequestSpec, region: string
   // fetch derives Host from the URL, to the same value that was signed.
   const sent = new Headers();
   for (const [name, value] of Object.entries(signed.headers)) if (name !== 'host') sent.set(name, value);
-  return { ...spec, headers: sent };
+  return { ...spec, url, headers: sent };
+}
+
+function rfc3986(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 export function createLambdaUrlExecutor(options: LambdaUrlOptions): Executor {
