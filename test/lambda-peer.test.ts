@@ -8,7 +8,7 @@ import type { ExecutionRequest } from '../src/executors/executor.ts';
 import { createLambdaInvokeExecutor } from '../src/executors/lambda-invoke.ts';
 import { startLambdaPeer } from './helpers/lambda-peer.ts';
 import { startTestService } from './helpers/service.ts';
-import { startTarget } from './helpers/target.ts';
+import { startTarget, type TargetReply } from './helpers/target.ts';
 
 process.env.AWS_ACCESS_KEY_ID = 'AKIDPEERTEST';
 process.env.AWS_SECRET_ACCESS_KEY = 'peer-secret';
@@ -82,7 +82,7 @@ t.test('an unknown function fails at once', async (t) => {
 });
 
 t.test('the qualifier is sent; throttling and service errors retry, invalid requests fail', async (t) => {
-  const replies = [
+  const replies: TargetReply[] = [
     { status: 200, body: '{"ok":true}', headers: { 'content-type': 'application/json', 'x-amz-executed-version': '7' } },
     { status: 429, body: '{"message":"Rate exceeded"}', headers: { 'x-amzn-errortype': 'TooManyRequestsException' } },
     { status: 500, body: '{"message":"oops"}', headers: { 'x-amzn-errortype': 'ServiceException' } },
