@@ -51,7 +51,7 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
     const targets = [
       createRestApiExecutor({ defaultTimeoutMs: config.defaultTimeoutMs }),
       createLambdaUrlExecutor({ defaultTimeoutMs: config.defaultTimeoutMs, region: config.aws.lambdaRegion, credentials: aws.credentials }),
-      createLambdaInvokeExecutor({ lambda: aws.lambda }),
+      createLambdaInvokeExecutor({ lambda: aws.lambda, defaultTimeoutMs: config.defaultTimeoutMs }),
     ];
     const executors = new ExecutorRegistry([...targets, createScheduleExecutor(new ExecutorRegistry(targets))]);
     // Chosen once here: config validation guarantees the target and role come together.

@@ -18,7 +18,7 @@ const peer = await startLambdaPeer(t);
 process.env.AWS_ENDPOINT_URL_LAMBDA = peer.lambdaEndpoint;
 const aws = createAwsClients(parseConfig({ AWS_LAMBDA_REGION: 'eu-west-1' }));
 t.teardown(() => aws.destroy());
-const invoke = createLambdaInvokeExecutor({ lambda: aws.lambda });
+const invoke = createLambdaInvokeExecutor({ lambda: aws.lambda, defaultTimeoutMs: 10_000 });
 
 function request(execution: Record<string, unknown>, body = '{"hello":"lambda"}'): ExecutionRequest {
   return {
@@ -81,18 +81,19 @@ t.test('an unknown function fails at once', async (t) => {
   t.match(outcome, { kind: 'fail', reason: /^ResourceNotFoundException/ });
 });
 
-t.test('the qualifier is sent; throttling and service errors retry, invalid requests fail', async (t) => {
+t.test('the qualifier is sent; throttling, service errors and timeouts retry, invalid requests fail', async (t) => {
   const replies: TargetReply[] = [
     { status: 200, body: '{"ok":true}', headers: { 'content-type': 'application/json', 'x-amz-executed-version': '7' } },
     { status: 429, body: '{"message":"Rate exceeded"}', headers: { 'x-amzn-errortype': 'TooManyRequestsException' } },
     { status: 500, body: '{"message":"oops"}', headers: { 'x-amzn-errortype': 'ServiceException' } },
     { status: 400, body: '{"message":"bad json"}', headers: { 'x-amzn-errortype': 'InvalidRequestContentException' } },
+    { status: 200, body: '{}', delayMs: 1_000 },
   ];
   const lambdaApi = await startTarget((_request, index) => replies[index]!);
   t.teardown(() => lambdaApi.close());
   const client = new LambdaClient({ endpoint: lambdaApi.url, region: 'eu-west-1', maxAttempts: 1 });
   t.teardown(() => client.destroy());
-  const direct = createLambdaInvokeExecutor({ lambda: client });
+  const direct = createLambdaInvokeExecutor({ lambda: client, defaultTimeoutMs: 10_000 });
   const execution = { functionName: 'orders', qualifier: 'live', invocationType: 'RequestResponse' };
   t.match(await direct.execute(request(execution)), { kind: 'ok' });
   t.equal(lambdaApi.requests[0]!.url, '/2015-03-31/functions/orders/invocations?Qualifier=live');
@@ -100,6 +101,7 @@ t.test('the qualifier is sent; throttling and service errors retry, invalid requ
   t.match(await direct.execute(request(execution)), { kind: 'retry', reason: /^TooManyRequestsException/ });
   t.match(await direct.execute(request(execution)), { kind: 'retry', reason: /^ServiceException/ });
   t.match(await direct.execute(request(execution)), { kind: 'fail', reason: /^InvalidRequestContentException/ });
+  t.match(await direct.execute(request({ ...execution, timeoutMs: 200 })), { kind: 'retry', reason: 'timed out after 200 ms' });
 });
 
 t.test('end to end through the DB lane: lambda-invoke and lambda-url jobs against the peer', async (t) => {

@@ -4,6 +4,8 @@ import { CreateScheduleCommand, DeleteScheduleCommand, SchedulerClient } from '@
 import { mockClient } from 'aws-sdk-client-mock';
 import t from 'tap';
 import { createScheduledMessageHandler } from '../src/handlers/scheduled-message.ts';
+import { claimWithSafetyNet } from '../src/jobs/scheduled-messages.ts';
+import { DbLane } from '../src/lanes/db-lane.ts';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTarget } from './helpers/target.ts';
 
@@ -26,6 +28,8 @@ const service = await startTestService(t, {
     AWS_SCHEDULER_GROUP_NAME: 'switchyard-jobs',
     RETRY_BASE_DELAY_SECONDS: '1',
     RETRY_MAX_DELAY_SECONDS: '1',
+    // Short, so that a callback lost mid-attempt is found within the test's patience.
+    DEFAULT_TIMEOUT_MS: '1000',
   },
 });
 const auth = { authorization: `Bearer ${INTERNAL_TOKEN}` };
@@ -163,4 +167,22 @@ t.test('when CreateSchedule fails, the create fails and no job is stored', async
   t.equal(response.status, 500);
   const { rows: [after] } = await service.pool.query('SELECT count(*)::int AS n FROM jobs');
   t.equal(after.n, before.n);
+});
+
+t.test('a callback that dies after its claim leaves the job to the DB lane, which runs it', async (t) => {
+  const target = await startTarget();
+  t.teardown(() => target.close());
+  const created = await service.post('/v1/jobs/create', scheduleJob(target.url, { delaySeconds: 600 }));
+  // Another process (a Lambda container) claims the job and is gone before it runs it.
+  const lane = await DbLane.start(service.database.connectionString, service.config.worker, () => {});
+  const claimed = await claimWithSafetyNet({ pool: service.pool, dbLane: lane, defaultTimeoutMs: 1000 }, created.body.id);
+  await lane.stop(1000);
+  t.equal(claimed!.status, 'running');
+  const again = await service.post('/internal/v1/process-scheduled-message', deliveredInput(created.body.id), auth);
+  t.same(again.body, { jobId: created.body.id, ran: false, status: 'running' }, 'a redelivery does not run it a second time');
+
+  const row = await service.waitForStatus(created.body.id, 'completed', 60_000);
+  t.equal(target.requests.length, 1);
+  t.equal(target.requests[0]!.headers['switchyard-attempt'], '2', 'the lost attempt counts');
+  t.equal(row.attempts, 2);
 });

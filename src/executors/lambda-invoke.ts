@@ -9,6 +9,8 @@ import { jobHeaders } from './rest-api.ts';
 
 export interface LambdaInvokeOptions {
   lambda: LambdaClient;
+  /** Bounds a RequestResponse wait unless the job gives `timeoutMs`, as for HTTP targets. */
+  defaultTimeoutMs: number;
 }
 
 // 4xx errors that a later attempt could get past: throttling, and a function still being created
@@ -81,6 +83,8 @@ export function createLambdaInvokeExecutor(options: LambdaInvokeOptions): Execut
     async execute(request: ExecutionRequest): Promise<Outcome> {
       const execution = request.execution as LambdaInvokeExecution;
       const invocationType = execution.invocationType ?? 'Event';
+      const timeoutMs = execution.timeoutMs ?? options.defaultTimeoutMs;
+      const timeout = AbortSignal.timeout(timeoutMs);
       const started = performance.now();
       try {
         const result = await options.lambda.send(new InvokeCommand({
@@ -88,7 +92,7 @@ export function createLambdaInvokeExecutor(options: LambdaInvokeOptions): Execut
           Qualifier: execution.qualifier,
           InvocationType: invocationType,
           Payload: Buffer.from(JSON.stringify(toProxyEvent(request.lambdaProxyMessage, request))),
-        }), { abortSignal: request.signal });
+        }), { abortSignal: AbortSignal.any([request.signal, timeout]) });
         const response = {
           status: result.StatusCode ?? 0,
           durationMs: Math.round(performance.now() - started),
@@ -101,6 +105,7 @@ export function createLambdaInvokeExecutor(options: LambdaInvokeOptions): Execut
         const status = $metadata?.httpStatusCode;
         const reason = `${name}: ${message}`;
         if (request.signal.aborted) return { kind: 'retry', reason: 'attempt abandoned (shutdown or expiry)' };
+        if (timeout.aborted) return { kind: 'retry', reason: `timed out after ${timeoutMs} ms` };
         if (status !== undefined && status >= 400 && status < 500 && !isRetryableStatus(status) && !RETRYABLE_ERRORS.has(name)) {
           return { kind: 'fail', reason };
         }

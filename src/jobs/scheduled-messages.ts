@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { inTransaction, type Pool } from '../db/pool.ts';
 import type { Outcome } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
-import type { DbLane } from '../lanes/db-lane.ts';
+import type { DbLane, LaneSend } from '../lanes/db-lane.ts';
 import { alertInBackground, type DeadLetterNotifier } from './dead-letter-alerts.ts';
 import { ValidationError } from './errors.ts';
 import * as repo from './job-repository.ts';
@@ -21,6 +21,9 @@ export const MAX_SCHEDULE_AHEAD_SECONDS = 365 * 24 * 3600;
 
 // Time past the target's own timeout for recording the outcome before the lane takes the claim back.
 const EXPIRY_MARGIN_SECONDS = 10;
+// How long past its timeout a callback may go without recording an outcome before the DB lane runs
+// the job in its place.
+const CALLBACK_LOST_AFTER_SECONDS = 30;
 
 /**
  * The moment a schedule job runs, rounded up to a whole second (EventBridge's at() has no
@@ -66,7 +69,7 @@ export interface ScheduledMessageDeps {
 
 export async function processScheduledMessage(deps: ScheduledMessageDeps, input: unknown): Promise<ScheduledMessageResult> {
   const { jobId } = parseOrThrow(ScheduledMessage, input);
-  const row = await claimScheduledJob(deps.pool, jobId);
+  const row = await claimWithSafetyNet(deps, jobId);
   if (!row) {
     const current = await repo.findJob(deps.pool, jobId);
     await removeSchedule(deps, jobId);
@@ -87,20 +90,13 @@ export async function processScheduledMessage(deps: ScheduledMessageDeps, input:
     : hasAttemptsLeft({ maxAttempts: row.max_attempts }, row.attempts) ? 'retrying' : 'dead_lettered';
 
   await inTransaction(deps.pool, async (client) => {
+    await deps.dbLane.discard(client, [{ id: row.id, groupId: row.message_group_id ?? undefined }]);
     let nextRetryAt: Date | null = null;
     if (status === 'retrying') {
-      const policy = { maxAttempts: row.max_attempts, ...row.retry_policy };
-      nextRetryAt = new Date(Date.now() + nominalDelaySeconds(policy, row.attempts) * 1000);
-      await deps.dbLane.send(client, {
-        id: row.id,
-        groupId: row.message_group_id ?? undefined,
-        startAfter: nextRetryAt,
-        expireInSeconds: expireInSecondsFor((row.execution_config as ScheduleExecution).targetExecution, deps.defaultTimeoutMs),
-        // The lane counts on from the callback's attempt and keeps the one spare that lets a worker
-        // lost on the last attempt still hand the job back (see LaneRetry).
-        retry: { retryLimit: row.max_attempts - row.attempts, retryDelay: policy.baseDelaySeconds, retryDelayMax: policy.maxDelaySeconds },
-        attemptsBefore: row.attempts,
-      });
+      const backoff = nominalDelaySeconds({ maxAttempts: row.max_attempts, ...row.retry_policy }, row.attempts);
+      const retry = laneRetry(row, deps.defaultTimeoutMs, () => backoff);
+      nextRetryAt = retry.startAfter!;
+      await deps.dbLane.send(client, retry);
     }
     await repo.recordAttemptResults(client, [{
       id: row.id,
@@ -117,6 +113,37 @@ export async function processScheduledMessage(deps: ScheduledMessageDeps, input:
   }
   await removeSchedule(deps, jobId);
   return { jobId, ran: true, status };
+}
+
+/**
+ * Claims the job and, in the same transaction, gives the DB lane a job that starts once this
+ * attempt's time is up: should the process die before it records an outcome, the lane runs the job
+ * in its place (sooner, when the lost-attempt sweep finds it), as for a lost lane worker. Recording
+ * the outcome removes it.
+ */
+export function claimWithSafetyNet(deps: Pick<ScheduledMessageDeps, 'pool' | 'dbLane' | 'defaultTimeoutMs'>, jobId: string): Promise<repo.JobRow | undefined> {
+  return inTransaction(deps.pool, async (client) => {
+    const claimed = await claimScheduledJob(client, jobId);
+    if (claimed) await deps.dbLane.send(client, laneRetry(claimed, deps.defaultTimeoutMs, (expire) => expire + CALLBACK_LOST_AFTER_SECONDS));
+    return claimed;
+  });
+}
+
+/**
+ * The DB-lane job that carries a scheduled job on after the callback's attempt, starting after
+ * `delaySeconds`. The lane counts on from the callback's attempt and keeps the one spare that lets
+ * a worker lost on the last attempt still hand the job back (see LaneRetry).
+ */
+function laneRetry(row: repo.JobRow, defaultTimeoutMs: number, delaySeconds: (expireInSeconds: number) => number): LaneSend {
+  const expireInSeconds = expireInSecondsFor((row.execution_config as ScheduleExecution).targetExecution, defaultTimeoutMs);
+  return {
+    id: row.id,
+    groupId: row.message_group_id ?? undefined,
+    startAfter: new Date(Date.now() + delaySeconds(expireInSeconds) * 1000),
+    expireInSeconds,
+    retry: { retryLimit: row.max_attempts - row.attempts, retryDelay: row.retry_policy.baseDelaySeconds, retryDelayMax: row.retry_policy.maxDelaySeconds },
+    attemptsBefore: row.attempts,
+  };
 }
 
 /** The outcome is already recorded: a schedule that cannot be deleted now only costs a no-op delivery. */

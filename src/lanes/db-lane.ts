@@ -180,6 +180,15 @@ export class DbLane {
     return new Map(rows.map((row: { id: string; start_after: Date }) => [row.id, row.start_after]));
   }
 
+  /** Removes jobs that have not started (a safety net no longer needed), inside the caller's transaction. */
+  async discard(client: SqlClient, jobs: { id: string; groupId: string | undefined }[]): Promise<void> {
+    const db = asDatabase(client);
+    for (const name of QUEUES) {
+      const ids = jobs.filter((job) => (job.groupId === undefined ? STANDARD_QUEUE : ORDERED_QUEUE) === name).map((job) => job.id);
+      if (ids.length) await this.#boss.deleteJob(name, ids, { db });
+    }
+  }
+
   /**
    * Brings a job whose worker was lost forward to run now, as an SQS message comes back when its
    * visibility timeout ends. Acts only once pg-boss has taken the expired claim back.
