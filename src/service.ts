@@ -15,6 +15,8 @@ import { createScheduleExecutor } from './executors/schedule.ts';
 import { createSesNotifier, silentNotifier } from './jobs/dead-letter-alerts.ts';
 import { createEmbeddedScheduler, createEventBridgeScheduler } from './jobs/job-scheduler.ts';
 import { createApp } from './http/app.ts';
+import { JobAdmin } from './jobs/job-admin.ts';
+import { JobIntake } from './jobs/job-intake.ts';
 import { JobService } from './jobs/job-service.ts';
 import { DbLane } from './lanes/db-lane.ts';
 
@@ -33,7 +35,7 @@ export interface Switchyard {
 const LOST_ATTEMPT_SWEEP_MS = 5_000;
 
 export async function startSwitchyard(config: Config, log: (message: string) => void = console.log): Promise<Switchyard> {
-  const database = await openDatabase(config);
+  const database = await openDatabase(config, log);
   const cleanups: (() => Promise<void>)[] = [() => database.close()];
   const runCleanups = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => log(`shutdown: ${(error as Error).message}`));
@@ -75,7 +77,9 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
       cleanups.push(async () => clearInterval(sweep));
     }
 
-    const app = createApp({ jobs, internalToken: config.internalToken, log });
+    const jobAdmin = new JobAdmin({ config, pool, dbLane });
+    const jobIntake = new JobIntake({ config, pool, dbLane, executors });
+    const app = createApp({ jobs, jobAdmin, jobIntake, internalToken: config.internalToken, log });
     const server: Server = await new Promise((resolve, reject) => {
       const listening = app.listen(config.port, config.host, () => resolve(listening));
       listening.once('error', reject);

@@ -28,3 +28,14 @@ t.test('a job scheduled 2 seconds ahead shows scheduled, then runs its target at
   t.match(row.last_response, { status: 200, body: 'ran' });
   t.equal(row.attempts, 1);
 });
+
+t.test('a batch refuses schedule jobs, which are armed one at a time', async (t) => {
+  const body = restJob('http://127.0.0.1:9');
+  const response = await service.post('/v1/jobs/batch', {
+    jobs: [body, { ...body, message: { ...body.message, execution: { type: 'schedule', delaySeconds: 60, targetExecution: body.message.execution } } }],
+  });
+  t.equal(response.status, 400);
+  t.equal(response.body.fields[0].field, 'jobs.1.message.execution.type');
+  const { rows } = await service.pool.query('SELECT count(*)::int AS n FROM jobs');
+  t.equal(rows[0].n, 1, 'only the job of the first test exists');
+});

@@ -28,7 +28,7 @@ const service = await startTestService(t, {
     AWS_SCHEDULER_GROUP_NAME: 'switchyard-jobs',
     RETRY_BASE_DELAY_SECONDS: '1',
     RETRY_MAX_DELAY_SECONDS: '1',
-    // Short, so that a callback lost mid-attempt is found within the test's patience.
+    // Short, so that the safety net's start (timeout + 10 s + 30 s) is quick to check.
     DEFAULT_TIMEOUT_MS: '1000',
   },
 });
@@ -94,6 +94,8 @@ t.test('the callback, delivered twice, runs the job once, records it and deletes
   t.same([first!.body.ran, second!.body.ran].sort(), [false, true], 'exactly one delivery ran the job');
   const third = await service.post('/internal/v1/process-scheduled-message', input, auth);
   t.same(third.body, { jobId: created.body.id, ran: false, status: 'completed' });
+  const { rows: [lane] } = await service.pool.query('SELECT count(*)::int AS n FROM pgboss.job WHERE id = $1', [created.body.id]);
+  t.equal(lane.n, 0, 'the safety net is removed with the outcome');
 
   t.equal(target.requests.length, 1);
   t.equal(target.requests[0]!.headers['idempotency-key'], 'sched-1');
@@ -169,7 +171,7 @@ t.test('when CreateSchedule fails, the create fails and no job is stored', async
   t.equal(after.n, before.n);
 });
 
-t.test('a callback that dies after its claim leaves the job to the DB lane, which runs it', async (t) => {
+t.test('a callback that dies after its claim leaves a DB-lane job that will run the job in its place', async (t) => {
   const target = await startTarget();
   t.teardown(() => target.close());
   const created = await service.post('/v1/jobs/create', scheduleJob(target.url, { delaySeconds: 600 }));
@@ -178,11 +180,14 @@ t.test('a callback that dies after its claim leaves the job to the DB lane, whic
   const claimed = await claimWithSafetyNet({ pool: service.pool, dbLane: lane, defaultTimeoutMs: 1000 }, created.body.id);
   await lane.stop(1000);
   t.equal(claimed!.status, 'running');
+  t.equal(claimed!.attempts, 1);
   const again = await service.post('/internal/v1/process-scheduled-message', deliveredInput(created.body.id), auth);
   t.same(again.body, { jobId: created.body.id, ran: false, status: 'running' }, 'a redelivery does not run it a second time');
 
-  const row = await service.waitForStatus(created.body.id, 'completed', 60_000);
-  t.equal(target.requests.length, 1);
-  t.equal(target.requests[0]!.headers['switchyard-attempt'], '2', 'the lost attempt counts');
-  t.equal(row.attempts, 2);
+  const { rows: [net] } = await service.pool.query('SELECT state, start_after, data FROM pgboss.job WHERE id = $1', [created.body.id]);
+  t.equal(net.state, 'created');
+  t.same(net.data, { attemptsBefore: 1 }, 'when the lane runs it, the lost attempt counts');
+  const waitsFor = (net.start_after.getTime() - claimed!.started_at!.getTime()) / 1000;
+  t.ok(waitsFor >= 40 && waitsFor < 42, `it waits out the attempt (1 s timeout + 10 s + 30 s): ${waitsFor} s`);
+  t.equal(target.requests.length, 0);
 });

@@ -158,8 +158,8 @@ export function parseConfig(env: Env): Config {
 
 /** EventBridge Scheduler needs both its target and its role; one without the other is a mistake. */
 function checkScheduler(env: Env): void {
-  const role = text(env, 'AWS_SCHEDULER_ROLE_ARN');
-  const target = text(env, 'AWS_SCHEDULER_TARGET_ARN');
+  const role = arn(env, 'AWS_SCHEDULER_ROLE_ARN');
+  const target = arn(env, 'AWS_SCHEDULER_TARGET_ARN');
   if (role !== undefined && target === undefined) throw new ConfigError('AWS_SCHEDULER_TARGET_ARN', 'must be set when AWS_SCHEDULER_ROLE_ARN is');
   if (target !== undefined && role === undefined) throw new ConfigError('AWS_SCHEDULER_ROLE_ARN', 'must be set when AWS_SCHEDULER_TARGET_ARN is');
 }

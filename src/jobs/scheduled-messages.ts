@@ -90,13 +90,14 @@ export async function processScheduledMessage(deps: ScheduledMessageDeps, input:
     : hasAttemptsLeft({ maxAttempts: row.max_attempts }, row.attempts) ? 'retrying' : 'dead_lettered';
 
   await inTransaction(deps.pool, async (client) => {
-    await deps.dbLane.discard(client, [{ id: row.id, groupId: row.message_group_id ?? undefined }]);
     let nextRetryAt: Date | null = null;
     if (status === 'retrying') {
       const backoff = nominalDelaySeconds({ maxAttempts: row.max_attempts, ...row.retry_policy }, row.attempts);
       const retry = laneRetry(row, deps.defaultTimeoutMs, () => backoff);
       nextRetryAt = retry.startAfter!;
-      await deps.dbLane.send(client, retry);
+      await deps.dbLane.requeue(client, retry);
+    } else {
+      await deps.dbLane.discard(client, { id: row.id, groupId: row.message_group_id });
     }
     await repo.recordAttemptResults(client, [{
       id: row.id,
