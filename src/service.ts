@@ -6,8 +6,14 @@ import type { Config } from './config/config.ts';
 import { openDatabase } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, describeDatabase, type Pool } from './db/pool.ts';
+import { createAwsClients } from './aws/clients.ts';
+import { createLambdaInvokeExecutor } from './executors/lambda-invoke.ts';
+import { createLambdaUrlExecutor } from './executors/lambda-url.ts';
 import { ExecutorRegistry } from './executors/registry.ts';
 import { createRestApiExecutor } from './executors/rest-api.ts';
+import { createScheduleExecutor } from './executors/schedule.ts';
+import { createSesNotifier, silentNotifier } from './jobs/dead-letter-alerts.ts';
+import { createEmbeddedScheduler, createEventBridgeScheduler } from './jobs/job-scheduler.ts';
 import { createApp } from './http/app.ts';
 import { JobAdmin } from './jobs/job-admin.ts';
 import { JobIntake } from './jobs/job-intake.ts';
@@ -43,9 +49,24 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
     const dbLane = await DbLane.start(database.connectionString, config.worker, (error) => log(`db lane: ${error.message}`));
     cleanups.push(() => dbLane.stop(config.shutdownTimeoutMs));
 
-    const executors = new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: config.defaultTimeoutMs })]);
+    const aws = createAwsClients(config);
+    cleanups.push(async () => aws.destroy());
+    const targets = [
+      createRestApiExecutor({ defaultTimeoutMs: config.defaultTimeoutMs }),
+      createLambdaUrlExecutor({ defaultTimeoutMs: config.defaultTimeoutMs, region: config.aws.lambdaRegion, credentials: aws.credentials }),
+      createLambdaInvokeExecutor({ lambda: aws.lambda, defaultTimeoutMs: config.defaultTimeoutMs }),
+    ];
+    const executors = new ExecutorRegistry([...targets, createScheduleExecutor(new ExecutorRegistry(targets))]);
+    // Chosen once here: config validation guarantees the target and role come together.
+    const { schedulerTargetArn, schedulerRoleArn, schedulerGroupName } = config.aws;
+    const scheduler = schedulerTargetArn && schedulerRoleArn
+      ? createEventBridgeScheduler({ client: aws.scheduler, groupName: schedulerGroupName, targetArn: schedulerTargetArn, roleArn: schedulerRoleArn })
+      : createEmbeddedScheduler(dbLane);
+    const notifier = config.alertEmailTo.length > 0
+      ? createSesNotifier({ ses: aws.ses, from: config.aws.sesFromEmail!, to: config.alertEmailTo })
+      : silentNotifier;
     const sqsJobs = await SqsJobs.fromConfig({ config, pool, dbLane, executors, log, connectionString: database.connectionString }, cleanups);
-    const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, log });
+    const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, scheduler, notifier, log });
 
     if (config.runWorkers) {
       await dbLane.work(async (batch) => {

@@ -94,6 +94,8 @@ t.test('the embedded default: starts without DATABASE_URL, and a second start re
 
   const first = startChild(env);
   const url = await waitForListening(first);
+  // main.ts prints the database line just after the listening line; it may arrive in a later chunk.
+  await waitFor(() => first.output().includes('switchyard: database '), { what: 'the database line' });
   t.match(first.output(), new RegExp(`database postgres://127\\.0\\.0\\.1:${env.EMBEDDED_PG_PORT}/switchyard \\(embedded, data in ${dataDir}\\)`));
   t.notMatch(first.output(), /password|postgres:\/\/[^@\s]+@/, 'no credentials printed');
   const created = await fetch(url + '/v1/jobs/create', {

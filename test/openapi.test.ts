@@ -78,6 +78,12 @@ t.test('every route answers as documented', async (t) => {
     conforms(t, 'post', path, await service.post(path, { limit: -1 }, auth));
     conforms(t, 'post', path, await service.post(path, { limit: 10 }));
   }
+  const scheduled = '/internal/v1/process-scheduled-message';
+  const delivery = { jobId: newJobId() };
+  conforms(t, 'post', scheduled, await service.post(scheduled, delivery, auth));
+  requestConforms(t, 'post', scheduled, delivery);
+  conforms(t, 'post', scheduled, await service.post(scheduled, { jobId: 'not-a-uuid' }, auth));
+  conforms(t, 'post', scheduled, await service.post(scheduled, delivery));
 
   const [failedJob, delayedJob] = batch.body.jobs.map((job: { id: string }) => job.id);
   for (const id of [created.body.id, failedJob, delayedJob, legacy.body.id]) conforms(t, 'get', '/v1/jobs/{id}', await service.get(`/v1/jobs/${id}`));

@@ -1,5 +1,9 @@
 // Bad input gets a 400 that names the field, and nothing is stored or sent.
 import t from 'tap';
+import { ExecutorRegistry } from '../src/executors/registry.ts';
+import { createRestApiExecutor } from '../src/executors/rest-api.ts';
+import { JobService } from '../src/jobs/job-service.ts';
+import type { DbLane } from '../src/lanes/db-lane.ts';
 import { restJob, startTestService } from './helpers/service.ts';
 import { startTarget } from './helpers/target.ts';
 
@@ -82,9 +86,23 @@ t.test('a body that is not JSON, or not sent as JSON, is refused', async (t) => 
 });
 
 t.test('execution types that cannot run here are refused, not accepted and lost', async (t) => {
-  const response = await service.post('/v1/jobs/create', withMessage((m) => (m.execution = { type: 'lambda-invoke', functionName: 'orders' })));
-  t.equal(response.status, 400);
-  t.match(response.body.fields, [{ field: 'message.execution.type' }]);
+  // This deployment runs all four types; a JobService whose registry lacks one refuses it at create.
+  const restOnly = new JobService({
+    config: service.config,
+    pool: service.pool,
+    dbLane: {} as DbLane,
+    executors: new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: 1000 })]),
+  });
+  await t.rejects(restOnly.create(withMessage((m) => (m.execution = { type: 'lambda-invoke', functionName: 'orders' }))), {
+    name: 'ValidationError',
+    problems: [{ field: 'message.execution.type' }],
+  });
+  await t.rejects(restOnly.create(withMessage((m) => (m.execution = { type: 'schedule', delaySeconds: 60, targetExecution: { type: 'rest-api', baseUrl: target.url } }))), {
+    name: 'ValidationError',
+    problems: [{ field: 'message.execution.type' }],
+  });
+  const { rows } = await service.pool.query("SELECT count(*)::int AS n FROM jobs WHERE execution_type <> 'rest-api'");
+  t.equal(rows[0].n, 0);
 });
 
 t.test('nothing was stored and nothing was sent', async (t) => {

@@ -43,9 +43,12 @@ export interface Config {
     schedulerRegion: string | undefined;
     schedulerRoleArn: string | undefined;
     schedulerTargetArn: string | undefined;
+    schedulerGroupName: string;
     sesFromEmail: string | undefined;
     sesRegion: string | undefined;
   };
+  /** Where dead-letter alerts go (comma-separated). Empty: no alerts. */
+  alertEmailTo: string[];
 }
 
 export class ConfigError extends Error {
@@ -135,6 +138,7 @@ export function parseConfig(env: Env): Config {
   if (retry.maxDelaySeconds < retry.baseDelaySeconds) {
     throw new ConfigError('RETRY_MAX_DELAY_SECONDS', 'must not be less than RETRY_BASE_DELAY_SECONDS');
   }
+  checkScheduler(env);
   return {
     port: integer(env, 'PORT', 8000, 0, 65_535),
     host: text(env, 'HOST') ?? '127.0.0.1',
@@ -158,10 +162,27 @@ export function parseConfig(env: Env): Config {
       schedulerRegion: text(env, 'AWS_SCHEDULER_REGION'),
       schedulerRoleArn: arn(env, 'AWS_SCHEDULER_ROLE_ARN'),
       schedulerTargetArn: arn(env, 'AWS_SCHEDULER_TARGET_ARN'),
+      schedulerGroupName: text(env, 'AWS_SCHEDULER_GROUP_NAME') ?? 'default',
       sesFromEmail: text(env, 'AWS_SES_FROM_EMAIL'),
       sesRegion: text(env, 'AWS_SES_REGION'),
     },
+    alertEmailTo: alertRecipients(env),
   };
+}
+
+/** EventBridge Scheduler needs both its target and its role; one without the other is a mistake. */
+function checkScheduler(env: Env): void {
+  const role = arn(env, 'AWS_SCHEDULER_ROLE_ARN');
+  const target = arn(env, 'AWS_SCHEDULER_TARGET_ARN');
+  if (role !== undefined && target === undefined) throw new ConfigError('AWS_SCHEDULER_TARGET_ARN', 'must be set when AWS_SCHEDULER_ROLE_ARN is');
+  if (target !== undefined && role === undefined) throw new ConfigError('AWS_SCHEDULER_ROLE_ARN', 'must be set when AWS_SCHEDULER_TARGET_ARN is');
+}
+
+function alertRecipients(env: Env): string[] {
+  const to = (text(env, 'ALERT_EMAIL_TO') ?? '').split(',').map((address) => address.trim()).filter(Boolean);
+  for (const address of to) if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new ConfigError('ALERT_EMAIL_TO', `holds "${address}", which is not an email address`);
+  if (to.length > 0 && text(env, 'AWS_SES_FROM_EMAIL') === undefined) throw new ConfigError('AWS_SES_FROM_EMAIL', 'must be set when ALERT_EMAIL_TO is');
+  return to;
 }
 
 /** Reads `.env` (when present, without overriding what the environment already sets), then parses. */

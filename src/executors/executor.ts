@@ -20,6 +20,8 @@ export interface ResponseSummary {
   durationMs: number;
   body: string;
   truncated: boolean;
+  /** lambda-invoke with RequestResponse: Lambda's FunctionError (e.g. Unhandled), when the function failed. */
+  functionError?: string;
 }
 
 export type Outcome =

@@ -12,6 +12,7 @@ import { jobAdminRoutes } from './routes/job-admin.ts';
 import { legacyRoutes } from './routes/legacy.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { sqsRoutes } from './routes/sqs.ts';
+import { scheduledMessageRoutes } from './routes/scheduled-messages.ts';
 
 export interface AppOptions {
   jobs: JobService;
@@ -48,6 +49,7 @@ export function createApp(options: AppOptions): Koa {
     legacyRoutes(options.jobs, options.jobIntake, options.internalToken, bodyLimitBytes),
     sqsRoutes(options.sqsJobs, options.internalToken, bodyLimitBytes),
     openApiRoutes(),
+    scheduledMessageRoutes(options.jobs, options.internalToken, bodyLimitBytes),
   ]) {
     app.use(router.routes());
     app.use(router.allowedMethods());

@@ -5,6 +5,7 @@ import { ListJobsQuery } from '../jobs/job-admin.ts';
 import { BatchCreateRequest, CallbackHttpRequest } from '../jobs/job-intake.ts';
 import { JobPage, JobStatusSchema, JobView } from '../jobs/job-view.ts';
 import { CreateJobRequest } from '../jobs/message-schema.ts';
+import { ScheduledMessage } from '../jobs/scheduled-messages.ts';
 import { LegacyRunRequest } from './routes/legacy.ts';
 
 const CreatedJob = z.object({ id: z.uuid(), status: JobStatusSchema });
@@ -19,6 +20,7 @@ const ErrorBody = z.object({
   id: z.string().optional(),
   status: z.string().optional(),
 });
+const ScheduledMessageResult = z.object({ jobId: z.uuid(), ran: z.boolean(), status: z.union([JobStatusSchema, z.literal('not_found')]) });
 const Health = z.object({ status: z.enum(['ok', 'unavailable']), error: z.string().optional(), message: z.string().optional() });
 
 type Io = 'input' | 'output';
@@ -39,6 +41,8 @@ const components = {
   RunCounts: jsonSchema(RunCounts, 'output'),
   Error: jsonSchema(ErrorBody, 'output'),
   Health: jsonSchema(Health, 'output'),
+  ScheduledMessage: jsonSchema(ScheduledMessage, 'input'),
+  ScheduledMessageResult: jsonSchema(ScheduledMessageResult, 'output'),
 };
 
 const ref = (name: keyof typeof components) => ({ $ref: `#/components/schemas/${name}` });
@@ -120,6 +124,14 @@ export const openApiDocument = {
         security: [{ internalToken: [] }],
         requestBody: { required: false, content: { 'application/json': { schema: ref('RunRequest') } } },
         responses: { 200: json('RunCounts', 'What the run did.'), 400: badRequest, 401: unauthorized },
+      },
+    },
+    '/internal/v1/process-scheduled-message': {
+      post: {
+        summary: 'Run a scheduled job that EventBridge Scheduler delivers (the scheduled-message callback); a repeated delivery runs nothing',
+        security: [{ internalToken: [] }],
+        requestBody: body('ScheduledMessage'),
+        responses: { 200: json('ScheduledMessageResult', 'What this delivery did; `ran` is false when the job was already taken or is gone.'), 400: badRequest, 401: unauthorized },
       },
     },
     '/internal/v1/jobs/run': {

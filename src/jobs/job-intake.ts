@@ -89,6 +89,10 @@ export class JobIntake {
       throw ValidationError.field('mode', `mode "${request.mode}" is not available here: batch and legacy jobs run in the DB lane; use "db"`);
     }
     assertExecutable(this.#executors, request.message.execution);
+    if (request.message.execution.type === 'schedule') {
+      // A schedule job is armed through the job scheduler (EventBridge or embedded), one at a time.
+      throw ValidationError.field('message.execution.type', 'schedule jobs are created one at a time with POST /v1/jobs/create');
+    }
     return prepareDbJob(this.#config, request, legacyPayload === null ? null : { type: LEGACY_CALLBACK_TYPE, payload: legacyPayload });
   }
 

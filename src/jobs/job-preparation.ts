@@ -7,7 +7,7 @@ import type { LaneSend } from '../lanes/db-lane.ts';
 import { ValidationError } from './errors.ts';
 import { newJobId } from './job-id.ts';
 import type { NewJob } from './job-repository.ts';
-import type { CreateJobRequest, Execution } from './message-schema.ts';
+import type { CreateJobRequest, Execution, ScheduleExecution } from './message-schema.ts';
 import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 
 // Time past the executor's own timeout for recording the outcome before pg-boss expires the claim.
@@ -31,19 +31,54 @@ export function runAtOf(request: Pick<CreateJobRequest, 'runAt' | 'delaySeconds'
   return null;
 }
 
+/** How long the lane lets one attempt of a call run before it takes the claim back. */
+export function expireInSecondsFor(execution: Execution, defaultTimeoutMs: number): number {
+  const timeoutMs = 'timeoutMs' in execution && execution.timeoutMs !== undefined ? execution.timeoutMs : defaultTimeoutMs;
+  return Math.ceil(timeoutMs / 1000) + EXPIRY_MARGIN_SECONDS;
+}
+
 /** The lane's expiry and retry settings for a job: pg-boss keeps one spare retry (see DbLane). */
 export function laneSettings(config: Config, execution: Execution, policy: RetryPolicy): Pick<LaneSend, 'expireInSeconds' | 'retry'> {
-  const timeoutMs = 'timeoutMs' in execution && execution.timeoutMs !== undefined ? execution.timeoutMs : config.defaultTimeoutMs;
   return {
-    expireInSeconds: Math.ceil(timeoutMs / 1000) + EXPIRY_MARGIN_SECONDS,
+    expireInSeconds: expireInSecondsFor(execution, config.defaultTimeoutMs),
     retry: { retryLimit: policy.maxAttempts, retryDelay: policy.baseDelaySeconds, retryDelayMax: policy.maxDelaySeconds },
   };
+}
+
+/** How far ahead a job may be scheduled; the DB lane keeps waiting jobs for 400 days. */
+export const MAX_SCHEDULE_AHEAD_SECONDS = 365 * 24 * 3600;
+
+/**
+ * The moment a schedule job runs, rounded up to a whole second (EventBridge's at() has no
+ * fractions, and rounding down would run it early). Refuses a time that has passed or that lies
+ * beyond what the scheduler keeps.
+ */
+export function resolveScheduleTime(execution: ScheduleExecution, now = Date.now()): Date {
+  const field = execution.at !== undefined ? 'message.execution.at' : 'message.execution.delaySeconds';
+  const wanted = execution.at !== undefined ? Date.parse(execution.at) : now + execution.delaySeconds! * 1000;
+  const at = new Date(Math.ceil(wanted / 1000) * 1000);
+  if (wanted <= now) throw ValidationError.field(field, 'must be in the future');
+  if (at.getTime() - now > MAX_SCHEDULE_AHEAD_SECONDS * 1000) {
+    throw ValidationError.field(field, `must be at most ${MAX_SCHEDULE_AHEAD_SECONDS / 86_400} days ahead`);
+  }
+  return at;
+}
+
+/** A schedule job takes its time from its execution (at or delaySeconds), not from runAt. */
+function scheduleTimeOf(request: CreateJobRequest, execution: ScheduleExecution): Date {
+  if (request.runAt !== undefined || request.delaySeconds !== undefined) {
+    throw ValidationError.field(request.runAt !== undefined ? 'runAt' : 'delaySeconds', 'a schedule job takes its time from message.execution.at or delaySeconds');
+  }
+  return resolveScheduleTime(execution);
 }
 
 export function prepareDbJob(config: Config, request: CreateJobRequest, legacy: { type: string; payload: unknown } | null = null): PreparedJob {
   const execution = request.message.execution;
   const policy = resolveRetryPolicy(config.retry, request.retry);
-  const runAt = runAtOf(request);
+  const scheduleAt = execution.type === 'schedule' ? scheduleTimeOf(request, execution) : null;
+  const runAt = scheduleAt ?? runAtOf(request);
+  // What a schedule job finally calls bounds its claim, not the schedule itself.
+  const called = execution.type === 'schedule' ? execution.targetExecution : execution;
   const id = newJobId();
   return {
     row: {
@@ -56,13 +91,13 @@ export function prepareDbJob(config: Config, request: CreateJobRequest, legacy: 
       metadata: request.message.metadata ?? {},
       messageGroupId: request.messageGroupId ?? null,
       idempotencyKey: request.idempotencyKey ?? null,
-      status: 'pending',
+      status: scheduleAt ? 'scheduled' : 'pending',
       maxAttempts: policy.maxAttempts,
       retryPolicy: { baseDelaySeconds: policy.baseDelaySeconds, maxDelaySeconds: policy.maxDelaySeconds },
       runAt,
       type: legacy?.type ?? null,
       payload: legacy?.payload ?? null,
     },
-    lane: { id, groupId: request.messageGroupId, startAfter: runAt ?? undefined, ...laneSettings(config, execution, policy) },
+    lane: { id, groupId: request.messageGroupId, startAfter: runAt ?? undefined, ...laneSettings(config, called, policy) },
   };
 }

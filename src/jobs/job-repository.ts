@@ -137,7 +137,7 @@ export async function findLostAttempts(db: SqlClient, defaultTimeoutMs: number, 
   const { rows } = await db.query(
     `SELECT id, message_group_id, attempts FROM jobs
       WHERE status = 'running' AND mode = 'db'
-        AND started_at < now() - make_interval(secs => COALESCE((execution_config->>'timeoutMs')::int, $1) / 1000.0 + $2)
+        AND started_at < now() - make_interval(secs => COALESCE((execution_config->>'timeoutMs')::int, (execution_config->'targetExecution'->>'timeoutMs')::int, $1) / 1000.0 + $2)
       LIMIT 500`,
     [defaultTimeoutMs, graceSeconds],
   );

@@ -5,17 +5,23 @@ import { inTransaction, type Pool } from '../db/pool.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { Outcome } from '../executors/executor.ts';
 import type { DbLane, LaneJob } from '../lanes/db-lane.ts';
+import { alertInBackground, silentNotifier, type DeadLetterNotifier } from './dead-letter-alerts.ts';
 import { ValidationError } from './errors.ts';
 import { assertExecutable, prepareDbJob } from './job-preparation.ts';
 import * as repo from './job-repository.ts';
-import { CreateJobRequest, type Execution } from './message-schema.ts';
+import { createEmbeddedScheduler, type JobScheduler } from './job-scheduler.ts';
+import { CreateJobRequest, type Execution, type ScheduleExecution } from './message-schema.ts';
 import { hasAttemptsLeft, resolveRetryPolicy } from './retry-policy.ts';
 import type { SqsJobs } from './sqs-jobs.ts';
+import { setScheduleArn } from './schedule-repository.ts';
+import { processScheduledMessage, type ScheduledMessageResult } from './scheduled-messages.ts';
 import { parseOrThrow } from './validation.ts';
 
 export interface CreatedJob {
   id: string;
   status: repo.JobStatus;
+  /** Set for a schedule job that EventBridge Scheduler will deliver. */
+  scheduleArn?: string | null;
   /** False when an earlier job with the same idempotency key was returned instead. */
   created: boolean;
 }
@@ -39,6 +45,10 @@ export interface JobServiceDeps {
   executors: ExecutorRegistry;
   /** The SQS side, present only when an SQS queue is configured. */
   sqsJobs?: SqsJobs;
+  /** How schedule jobs are armed; the embedded DB-lane scheduler when not given. */
+  scheduler?: JobScheduler;
+  /** Told about every dead-lettered job; silent when not given. */
+  notifier?: DeadLetterNotifier;
   log?: (message: string) => void;
 }
 
@@ -48,9 +58,13 @@ export class JobService {
   readonly #dbLane: DbLane;
   readonly #executors: ExecutorRegistry;
   readonly #sqsJobs: SqsJobs | undefined;
+  readonly #scheduler: JobScheduler;
+  readonly #notifier: DeadLetterNotifier;
   readonly #log: (message: string) => void;
 
   constructor(deps: JobServiceDeps) {
+    this.#scheduler = deps.scheduler ?? createEmbeddedScheduler(deps.dbLane);
+    this.#notifier = deps.notifier ?? silentNotifier;
     this.#config = deps.config;
     this.#pool = deps.pool;
     this.#dbLane = deps.dbLane;
@@ -65,10 +79,18 @@ export class JobService {
     this.#assertRunnable(request.mode, request.message.execution);
     if (request.mode !== 'db') return this.#sqsJobs!.create(request, resolveRetryPolicy(this.#config.retry, request.retry));
     const { row, lane } = prepareDbJob(this.#config, request);
+    const execution = request.message.execution;
     return inTransaction(this.#pool, async (client) => {
       if (!(await repo.insertJob(client, row))) {
         const first = await repo.findJobByIdempotencyKey(client, row.appId, row.idempotencyKey!);
         return { id: first!.id, status: first!.status, created: false };
+      }
+      if (execution.type === 'schedule') {
+        // A remote schedule is created before the commit: should the commit then fail, its one
+        // delivery finds no job and does nothing.
+        const { scheduleArn } = await this.#scheduler.arm(client, { jobId: row.id, at: row.runAt!, targetExecution: execution.targetExecution, lane });
+        if (scheduleArn) await setScheduleArn(client, row.id, scheduleArn);
+        return { id: row.id, status: 'scheduled' as const, scheduleArn, created: true };
       }
       await this.#dbLane.send(client, lane);
       return { id: row.id, status: 'pending' as const, created: true };
@@ -80,6 +102,10 @@ export class JobService {
       throw ValidationError.field('mode', `mode "${mode}" needs the SQS lane, which is not available here; use "db"`);
     }
     assertExecutable(this.#executors, execution);
+    if (execution.type === 'schedule') {
+      if (mode !== 'db') throw ValidationError.field('mode', 'schedule jobs run in the DB lane; use "db"');
+      assertExecutable(this.#executors, execution.targetExecution, 'message.execution.targetExecution.type');
+    }
   }
 
   /**
@@ -131,6 +157,10 @@ export class JobService {
       else if (status === 'failed') counts.failed++;
       else counts.deadLettered++;
       if (outcome.kind !== 'ok') this.#log(`job ${row.id} attempt ${job.attempt}/${row.max_attempts}: ${status} (${outcome.reason})`);
+      if (status === 'dead_lettered') {
+        const attempts = Math.min(job.attempt, row.max_attempts);
+        alertInBackground(this.#notifier, { id: row.id, appId: row.app_id, executionType: row.execution_type, attempts, lastError: outcome.kind === 'ok' ? null : outcome.reason }, this.#log);
+      }
     }
     return counts;
   }
@@ -155,6 +185,19 @@ export class JobService {
       this.#log(`recovered ${moved.length} attempt(s) whose worker was lost`);
     }
     return moved.length;
+  }
+
+  /** The EventBridge Scheduler callback: runs a scheduled job once, however often it is delivered. */
+  processScheduledMessage(input: unknown): Promise<ScheduledMessageResult> {
+    return processScheduledMessage({
+      pool: this.#pool,
+      dbLane: this.#dbLane,
+      executors: this.#executors,
+      scheduler: this.#scheduler,
+      notifier: this.#notifier,
+      defaultTimeoutMs: this.#config.defaultTimeoutMs,
+      log: this.#log,
+    }, input);
   }
 
   async healthy(): Promise<void> {

@@ -43,6 +43,7 @@ export const LambdaInvokeExecution = z.strictObject({
   functionName: z.string().min(1).max(170),
   qualifier: z.string().min(1).max(128).optional(),
   invocationType: z.enum(['Event', 'RequestResponse']).optional(),
+  timeoutMs: timeoutMs.optional(),
 });
 
 /** What a scheduled job runs when its time comes. */
