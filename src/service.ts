@@ -9,6 +9,8 @@ import { createPool, describeDatabase, type Pool } from './db/pool.ts';
 import { ExecutorRegistry } from './executors/registry.ts';
 import { createRestApiExecutor } from './executors/rest-api.ts';
 import { createApp } from './http/app.ts';
+import { JobAdmin } from './jobs/job-admin.ts';
+import { JobIntake } from './jobs/job-intake.ts';
 import { JobService } from './jobs/job-service.ts';
 import { DbLane } from './lanes/db-lane.ts';
 
@@ -27,7 +29,7 @@ export interface Switchyard {
 const LOST_ATTEMPT_SWEEP_MS = 5_000;
 
 export async function startSwitchyard(config: Config, log: (message: string) => void = console.log): Promise<Switchyard> {
-  const database = await openDatabase(config);
+  const database = await openDatabase(config, log);
   const cleanups: (() => Promise<void>)[] = [() => database.close()];
   const runCleanups = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => log(`shutdown: ${(error as Error).message}`));
@@ -54,7 +56,9 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
       cleanups.push(async () => clearInterval(sweep));
     }
 
-    const app = createApp({ jobs, internalToken: config.internalToken, log });
+    const jobAdmin = new JobAdmin({ config, pool, dbLane });
+    const jobIntake = new JobIntake({ config, pool, dbLane, executors });
+    const app = createApp({ jobs, jobAdmin, jobIntake, internalToken: config.internalToken, log });
     const server: Server = await new Promise((resolve, reject) => {
       const listening = app.listen(config.port, config.host, () => resolve(listening));
       listening.once('error', reject);

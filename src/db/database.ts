@@ -9,10 +9,10 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export async function openDatabase(config: Config): Promise<Database> {
+export async function openDatabase(config: Config, log: (message: string) => void = () => {}): Promise<Database> {
   if (config.databaseUrl) {
     return { connectionString: config.databaseUrl, embedded: false, close: async () => {} };
   }
-  const server = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort);
+  const server = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, { log });
   return { connectionString: server.connectionString, embedded: true, close: () => server.stop() };
 }

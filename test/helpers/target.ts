@@ -45,7 +45,10 @@ export async function startTarget(responder: Responder = () => ({ status: 200, b
     };
     const index = requests.push(received) - 1;
     const reply = await responder(received, index);
-    if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
+    if (reply.delayMs) {
+      // Unref'd: a reply the test no longer waits for must not keep the test process alive.
+      await new Promise((resolve) => setTimeout(resolve, reply.delayMs).unref());
+    }
     if (res.destroyed) return;
     res.writeHead(reply.status ?? 200, { 'content-type': 'text/plain', ...reply.headers });
     res.end(reply.body ?? '');

@@ -1,0 +1,134 @@
+// The OpenAPI 3.1 document, generated from the same zod schemas that validate requests and shape
+// responses, so the description cannot drift from what the service accepts and answers.
+import { z } from 'zod';
+import { ListJobsQuery } from '../jobs/job-admin.ts';
+import { BatchCreateRequest, CallbackHttpRequest } from '../jobs/job-intake.ts';
+import { JobPage, JobStatusSchema, JobView } from '../jobs/job-view.ts';
+import { CreateJobRequest } from '../jobs/message-schema.ts';
+import { LegacyRunRequest } from './routes/legacy.ts';
+
+const CreatedJob = z.object({ id: z.uuid(), status: JobStatusSchema });
+const BatchCreated = z.object({ jobs: z.array(CreatedJob.extend({ created: z.boolean() })) });
+const RunCounts = z.object({
+  claimed: z.int(), completed: z.int(), retrying: z.int(), failed: z.int(), deadLettered: z.int(), skipped: z.int(), recovered: z.int(),
+});
+const ErrorBody = z.object({
+  error: z.string(),
+  message: z.string(),
+  fields: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  id: z.string().optional(),
+  status: z.string().optional(),
+});
+const Health = z.object({ status: z.enum(['ok', 'unavailable']), error: z.string().optional(), message: z.string().optional() });
+
+type Io = 'input' | 'output';
+function jsonSchema(schema: z.ZodType, io: Io): Record<string, unknown> {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+}
+
+const components = {
+  CreateJobRequest: jsonSchema(CreateJobRequest, 'input'),
+  BatchCreateRequest: jsonSchema(BatchCreateRequest, 'input'),
+  CallbackHttpRequest: jsonSchema(CallbackHttpRequest, 'input'),
+  RunRequest: jsonSchema(LegacyRunRequest, 'input'),
+  CreatedJob: jsonSchema(CreatedJob, 'output'),
+  BatchCreated: jsonSchema(BatchCreated, 'output'),
+  Job: jsonSchema(JobView, 'output'),
+  JobPage: jsonSchema(JobPage, 'output'),
+  RunCounts: jsonSchema(RunCounts, 'output'),
+  Error: jsonSchema(ErrorBody, 'output'),
+  Health: jsonSchema(Health, 'output'),
+};
+
+const ref = (name: keyof typeof components) => ({ $ref: `#/components/schemas/${name}` });
+const json = (name: keyof typeof components, description: string) => ({ description, content: { 'application/json': { schema: ref(name) } } });
+const body = (name: keyof typeof components) => ({ required: true, content: { 'application/json': { schema: ref(name) } } });
+
+const badRequest = json('Error', 'Invalid input; `fields` names each problem. Nothing was stored or sent.');
+const notFound = json('Error', 'No job with this id.');
+const conflict = json('Error', 'The job is in a state that does not allow this; `status` is its current state.');
+const unauthorized = json('Error', 'A valid internal bearer token is required.');
+const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+
+const listParameters = Object.entries(ListJobsQuery.shape).map(([name, schema]) => ({
+  name,
+  in: 'query',
+  required: false,
+  schema: name === 'limit' ? { type: 'integer', minimum: 1, maximum: 500, default: 50 } : jsonSchema(schema as z.ZodType, 'input'),
+}));
+
+const action = (summary: string) => ({
+  summary,
+  parameters: [idParameter],
+  responses: { 200: json('Job', 'The job after the action.'), 404: notFound, 409: conflict },
+});
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: { title: 'Switchyard', version: '0.1.0', description: 'A job runner: REST, Lambda and scheduled jobs with retries, dead-lettering, idempotency and per-group ordering.' },
+  jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+  components: {
+    schemas: components,
+    securitySchemes: { internalToken: { type: 'http', scheme: 'bearer', description: 'INTERNAL_JWT_TOKEN' } },
+  },
+  paths: {
+    '/healthz': {
+      get: { summary: 'Liveness and database reachability', responses: { 200: json('Health', 'Up.'), 503: json('Health', 'The database does not answer.') } },
+    },
+    '/openapi.json': {
+      get: { summary: 'This document', responses: { 200: { description: 'The OpenAPI 3.1 document.', content: { 'application/json': { schema: { type: 'object' } } } } } },
+    },
+    '/v1/jobs/create': {
+      post: {
+        summary: 'Create a job',
+        requestBody: body('CreateJobRequest'),
+        responses: { 202: json('CreatedJob', 'Stored and queued.'), 200: json('CreatedJob', 'The idempotency key named an earlier job, which is returned.'), 400: badRequest },
+      },
+    },
+    '/v1/jobs/batch': {
+      post: {
+        summary: 'Create up to 1,000 jobs in one transaction',
+        description: 'One invalid item refuses the whole batch (400, fields named jobs.<index>.<field>); nothing is stored.',
+        requestBody: body('BatchCreateRequest'),
+        responses: { 202: json('BatchCreated', 'Stored; one entry per item, in order.'), 200: json('BatchCreated', 'Every item named an earlier job.'), 400: badRequest },
+      },
+    },
+    '/v1/jobs/callback-http': {
+      post: {
+        summary: 'Legacy: create an HTTP callback job',
+        requestBody: body('CallbackHttpRequest'),
+        responses: { 202: json('CreatedJob', 'Stored and queued as a rest-api job of type callback-http.'), 400: badRequest },
+      },
+    },
+    '/v1/jobs': {
+      get: {
+        summary: 'List jobs, newest first, with keyset pagination',
+        parameters: listParameters,
+        responses: { 200: json('JobPage', 'One page; pass nextCursor as cursor for the next.'), 400: badRequest },
+      },
+    },
+    '/v1/jobs/{id}': {
+      get: { summary: 'Read one job (secret header values redacted)', parameters: [idParameter], responses: { 200: json('Job', 'The job.'), 404: notFound } },
+    },
+    '/v1/jobs/{id}/retry': { post: action('Run a failed or dead-lettered job again, with a fresh set of attempts') },
+    '/v1/jobs/{id}/deadletter': { post: action('Give up on a pending, retrying, scheduled or failed job') },
+    '/v1/jobs/{id}/cancel': { post: action('Cancel a pending, retrying or scheduled job') },
+    '/internal/v1/run-db-jobs': {
+      post: {
+        summary: 'Run due DB-lane jobs now (cron entry point)',
+        security: [{ internalToken: [] }],
+        requestBody: { required: false, content: { 'application/json': { schema: ref('RunRequest') } } },
+        responses: { 200: json('RunCounts', 'What the run did.'), 400: badRequest, 401: unauthorized },
+      },
+    },
+    '/internal/v1/jobs/run': {
+      post: {
+        summary: 'Legacy: the same as /internal/v1/run-db-jobs',
+        security: [{ internalToken: [] }],
+        requestBody: { required: false, content: { 'application/json': { schema: ref('RunRequest') } } },
+        responses: { 200: json('RunCounts', 'What the run did.'), 400: badRequest, 401: unauthorized },
+      },
+    },
+  },
+};

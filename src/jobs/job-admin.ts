@@ -1,0 +1,134 @@
+// Finding jobs and acting on them by hand: read one, list with keyset pagination, retry, dead-letter,
+// cancel. Each action changes the jobs row and the DB lane in one transaction, with the row locked,
+// so the two never disagree and no worker claims the job halfway through.
+import { z } from 'zod';
+import type { Config } from '../config/config.ts';
+import { inTransaction, type Pool, type PoolClient } from '../db/pool.ts';
+import type { DbLane } from '../lanes/db-lane.ts';
+import * as admin from './job-admin-repository.ts';
+import { InvalidStateError, JobNotFoundError, ValidationError } from './errors.ts';
+import * as repo from './job-repository.ts';
+import { EXPIRY_MARGIN_SECONDS } from './job-service.ts';
+import { JobStatusSchema, toJobView, type JobPage, type JobView } from './job-view.ts';
+import { parseOrThrow } from './validation.ts';
+
+export const MAX_PAGE_SIZE = 500;
+
+export const ListJobsQuery = z.strictObject({
+  appId: z.string().min(1).max(128).optional(),
+  status: JobStatusSchema.optional(),
+  executionType: z.string().min(1).max(64).optional(),
+  messageGroupId: z.string().min(1).max(128).optional(),
+  createdAfter: z.iso.datetime({ offset: true }).optional(),
+  createdBefore: z.iso.datetime({ offset: true }).optional(),
+  limit: z.coerce.number<string>().pipe(z.int().min(1).max(MAX_PAGE_SIZE)).optional(),
+  cursor: z.string().max(200).optional(),
+});
+
+// Which states each action accepts. A running job is refused: its worker holds it, and the
+// outcome it records would overwrite the action.
+const RETRYABLE: repo.JobStatus[] = ['failed', 'dead_lettered'];
+const CANCELLABLE: repo.JobStatus[] = ['pending', 'retrying', 'scheduled'];
+const DEAD_LETTERABLE: repo.JobStatus[] = ['pending', 'retrying', 'scheduled', 'failed'];
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface JobAdminDeps {
+  config: Config;
+  pool: Pool;
+  dbLane: DbLane;
+}
+
+export class JobAdmin {
+  readonly #config: Config;
+  readonly #pool: Pool;
+  readonly #dbLane: DbLane;
+
+  constructor(deps: JobAdminDeps) {
+    this.#config = deps.config;
+    this.#pool = deps.pool;
+    this.#dbLane = deps.dbLane;
+  }
+
+  async get(id: string): Promise<JobView> {
+    const row = UUID.test(id) ? await repo.findJob(this.#pool, id) : undefined;
+    if (!row) throw new JobNotFoundError(id);
+    return toJobView(row);
+  }
+
+  async list(query: unknown): Promise<JobPage> {
+    const { limit = 50, cursor, ...filter } = parseOrThrow(ListJobsQuery, query);
+    const rows = await admin.listJobs(this.#pool, filter, limit + 1, cursor === undefined ? undefined : decodeCursor(cursor));
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      jobs: page.map(toJobView),
+      nextCursor: rows.length > limit && last ? encodeCursor({ createdAt: last.key, id: last.id }) : null,
+    };
+  }
+
+  /**
+   * Runs a failed or dead-lettered job again, now, with a fresh set of attempts (attempts restarts
+   * at 0 and max_attempts more are allowed). It joins the back of its message group.
+   */
+  async retry(id: string): Promise<JobView> {
+    return this.#act(id, 'retry', RETRYABLE, async (client, row) => {
+      const retried = await admin.markRetried(client, id);
+      const timeoutMs = (row.execution_config as { timeoutMs?: number }).timeoutMs ?? this.#config.defaultTimeoutMs;
+      await this.#dbLane.requeue(client, {
+        id,
+        groupId: row.message_group_id ?? undefined,
+        startAfter: undefined,
+        expireInSeconds: Math.ceil(timeoutMs / 1000) + EXPIRY_MARGIN_SECONDS,
+        retry: { retryLimit: row.max_attempts, retryDelay: row.retry_policy.baseDelaySeconds, retryDelayMax: row.retry_policy.maxDelaySeconds },
+      });
+      return retried;
+    });
+  }
+
+  /** Gives up on a job that has not succeeded: it will not run again unless retried by hand. */
+  async deadLetter(id: string): Promise<JobView> {
+    return this.#act(id, 'dead-letter', DEAD_LETTERABLE, async (client, row) => {
+      await this.#dbLane.discard(client, { id, groupId: row.message_group_id });
+      return admin.markEndedByHand(client, id, 'dead_lettered', 'dead-lettered by hand before it failed');
+    });
+  }
+
+  /** Stops a job that has not started (or is waiting for its next attempt); its group moves on. */
+  async cancel(id: string): Promise<JobView> {
+    return this.#act(id, 'cancel', CANCELLABLE, async (client, row) => {
+      await this.#dbLane.discard(client, { id, groupId: row.message_group_id });
+      return admin.markEndedByHand(client, id, 'cancelled', null);
+    });
+  }
+
+  async #act(
+    id: string,
+    action: string,
+    allowed: repo.JobStatus[],
+    change: (client: PoolClient, row: repo.JobRow) => Promise<repo.JobRow>,
+  ): Promise<JobView> {
+    if (!UUID.test(id)) throw new JobNotFoundError(id);
+    const row = await inTransaction(this.#pool, async (client) => {
+      const current = await admin.lockJob(client, id);
+      if (!current) throw new JobNotFoundError(id);
+      if (!allowed.includes(current.status)) throw new InvalidStateError(id, current.status, action);
+      return change(client, current);
+    });
+    return toJobView(row);
+  }
+}
+
+function encodeCursor(key: admin.JobKey): string {
+  return Buffer.from(JSON.stringify([key.createdAt, key.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): admin.JobKey {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (typeof createdAt === 'string' && !Number.isNaN(Date.parse(createdAt)) && typeof id === 'string' && UUID.test(id)) {
+      return { createdAt, id };
+    }
+  } catch {}
+  throw ValidationError.field('cursor', 'is not a cursor this API returned; pass nextCursor from the previous page');
+}

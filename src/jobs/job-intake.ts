@@ -1,0 +1,201 @@
+// Creating jobs other than one at a time through JobService.create: many in one transaction
+// (POST /v1/jobs/batch), and the legacy callback-http contract, which becomes an ordinary DB-lane
+// rest-api job that remembers its legacy type and the request it came from.
+import { z } from 'zod';
+import type { Config } from '../config/config.ts';
+import { inTransaction, type Pool } from '../db/pool.ts';
+import type { ExecutorRegistry } from '../executors/registry.ts';
+import type { DbLane, LaneSend } from '../lanes/db-lane.ts';
+import * as admin from './job-admin-repository.ts';
+import { ValidationError } from './errors.ts';
+import { newJobId } from './job-id.ts';
+import type { NewJob } from './job-repository.ts';
+import { EXPIRY_MARGIN_SECONDS, type CreatedJob } from './job-service.ts';
+import { CreateJobRequest, LambdaProxyMessage } from './message-schema.ts';
+import { resolveRetryPolicy } from './retry-policy.ts';
+import { parseOrThrow } from './validation.ts';
+
+export const MAX_BATCH_SIZE = 1000;
+
+export const BatchCreateRequest = z.strictObject({
+  jobs: z.array(CreateJobRequest).min(1).max(MAX_BATCH_SIZE),
+});
+
+export const CallbackHttpRequest = z.strictObject({
+  appId: z.string().min(1).max(128).regex(/^[\w.:@\/-]+$/, 'may hold only letters, digits and . _ : @ / -'),
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048)
+    .refine((url) => !/^[a-z]+:\/\/[^/?#]*@/i.test(url), 'must not carry credentials; send them in a header'),
+  method: LambdaProxyMessage.shape.httpMethod.optional(),
+  headers: z.record(z.string().min(1).max(256), z.string().max(8192)).optional(),
+  /** A string is sent as it is; anything else is sent as JSON. */
+  body: z.unknown().optional(),
+  maxAttempts: z.int().min(1).max(100).optional(),
+  runAt: z.iso.datetime({ offset: true }).optional(),
+});
+export type CallbackHttpRequest = z.infer<typeof CallbackHttpRequest>;
+
+export const LEGACY_CALLBACK_TYPE = 'callback-http';
+
+interface PreparedJob {
+  row: NewJob;
+  lane: LaneSend;
+}
+
+export interface JobIntakeDeps {
+  config: Config;
+  pool: Pool;
+  dbLane: DbLane;
+  executors: ExecutorRegistry;
+}
+
+export class JobIntake {
+  readonly #config: Config;
+  readonly #pool: Pool;
+  readonly #dbLane: DbLane;
+  readonly #executors: ExecutorRegistry;
+
+  constructor(deps: JobIntakeDeps) {
+    this.#config = deps.config;
+    this.#pool = deps.pool;
+    this.#dbLane = deps.dbLane;
+    this.#executors = deps.executors;
+  }
+
+  /**
+   * Validates every item first; one invalid item refuses the whole batch (400 naming each bad field
+   * as jobs.<index>.<field>) and nothing is stored. Then all jobs are written in one transaction
+   * with one statement for the rows and one bulk insert per lane queue.
+   */
+  async createBatch(input: unknown): Promise<CreatedJob[]> {
+    const { jobs } = parseOrThrow(BatchCreateRequest, input);
+    const problems: ValidationError['problems'] = [];
+    const prepared: PreparedJob[] = [];
+    jobs.forEach((request, index) => {
+      try {
+        prepared.push(this.#prepare(request, null));
+      } catch (error) {
+        if (!(error instanceof ValidationError)) throw error;
+        problems.push(...error.problems.map((problem) => ({ ...problem, field: `jobs.${index}.${problem.field}` })));
+      }
+    });
+    if (problems.length) throw new ValidationError(problems);
+    return this.#store(prepared);
+  }
+
+  /** The legacy contract: a rest-api job in the DB lane, with type 'callback-http' and the original body as payload. */
+  async createCallbackHttp(input: unknown): Promise<CreatedJob> {
+    const legacy = parseOrThrow(CallbackHttpRequest, input);
+    const request = parseOrThrow(CreateJobRequest, toCreateRequest(legacy));
+    const [created] = await this.#store([this.#prepare(request, input)]);
+    return created!;
+  }
+
+  #prepare(request: CreateJobRequest, legacyPayload: unknown): PreparedJob {
+    const execution = request.message.execution;
+    if (request.mode !== 'db') {
+      throw ValidationError.field('mode', `mode "${request.mode}" needs the SQS lane, which is not available here; use "db"`);
+    }
+    if (!this.#executors.supports(execution.type)) {
+      throw ValidationError.field('message.execution.type', `execution type "${execution.type}" is not available on this deployment`);
+    }
+    const policy = resolveRetryPolicy(this.#config.retry, request.retry);
+    const runAt = request.runAt !== undefined ? new Date(request.runAt)
+      : request.delaySeconds !== undefined ? new Date(Date.now() + request.delaySeconds * 1000)
+      : null;
+    const id = newJobId();
+    const timeoutMs = 'timeoutMs' in execution && execution.timeoutMs !== undefined ? execution.timeoutMs : this.#config.defaultTimeoutMs;
+    return {
+      row: {
+        id,
+        appId: request.appId,
+        mode: request.mode,
+        executionType: execution.type,
+        lambdaProxyMessage: request.message.lambdaProxyMessage,
+        executionConfig: execution,
+        metadata: request.message.metadata ?? {},
+        messageGroupId: request.messageGroupId ?? null,
+        idempotencyKey: request.idempotencyKey ?? null,
+        status: 'pending',
+        maxAttempts: policy.maxAttempts,
+        retryPolicy: { baseDelaySeconds: policy.baseDelaySeconds, maxDelaySeconds: policy.maxDelaySeconds },
+        runAt,
+        type: legacyPayload === null ? null : LEGACY_CALLBACK_TYPE,
+        payload: legacyPayload,
+      },
+      lane: {
+        id,
+        groupId: request.messageGroupId,
+        startAfter: runAt ?? undefined,
+        expireInSeconds: Math.ceil(timeoutMs / 1000) + EXPIRY_MARGIN_SECONDS,
+        retry: { retryLimit: policy.maxAttempts, retryDelay: policy.baseDelaySeconds, retryDelayMax: policy.maxDelaySeconds },
+      },
+    };
+  }
+
+  /**
+   * Writes the jobs and their lane entries in one transaction. An idempotency key already used by
+   * the app, or used by an earlier item of the same batch, yields that first job (created: false),
+   * exactly as single create does.
+   */
+  async #store(jobs: PreparedJob[]): Promise<CreatedJob[]> {
+    const keyOf = (appId: string, idempotencyKey: string) => `${appId}\n${idempotencyKey}`;
+    const firstWithKey = new Map<string, number>();
+    const unique: PreparedJob[] = [];
+    const slots = jobs.map((job) => {
+      const key = job.row.idempotencyKey === null ? undefined : keyOf(job.row.appId, job.row.idempotencyKey);
+      const first = key === undefined ? undefined : firstWithKey.get(key);
+      if (first !== undefined) return { index: first, repeated: true };
+      unique.push(job);
+      if (key !== undefined) firstWithKey.set(key, unique.length - 1);
+      return { index: unique.length - 1, repeated: false };
+    });
+
+    return inTransaction(this.#pool, async (client) => {
+      const inserted = await admin.insertJobs(client, unique.map((job) => job.row));
+      const earlier = await admin.findJobsByIdempotencyKeys(client, unique
+        .filter((job) => !inserted.has(job.row.id))
+        .map((job) => ({ appId: job.row.appId, idempotencyKey: job.row.idempotencyKey! })));
+      const earlierByKey = new Map(earlier.map((row) => [keyOf(row.app_id, row.idempotency_key!), row]));
+      await this.#dbLane.sendMany(client, unique.filter((job) => inserted.has(job.row.id)).map((job) => job.lane));
+
+      const results: CreatedJob[] = unique.map((job) => {
+        if (inserted.has(job.row.id)) return { id: job.row.id, status: 'pending', created: true };
+        const first = earlierByKey.get(keyOf(job.row.appId, job.row.idempotencyKey!));
+        if (!first) throw new Error(`job with idempotency key ${job.row.idempotencyKey} was neither inserted nor found`);
+        return { id: first.id, status: first.status, created: false };
+      });
+      return slots.map(({ index, repeated }) => (repeated ? { ...results[index]!, created: false } : results[index]!));
+    });
+  }
+}
+
+/** The create request a legacy callback-http request stands for. */
+function toCreateRequest(legacy: CallbackHttpRequest): unknown {
+  const url = new URL(legacy.url);
+  const query: Record<string, string[]> = {};
+  for (const [key, value] of url.searchParams) (query[key] ??= []).push(value);
+  const headers = { ...legacy.headers };
+  let body: string | undefined;
+  if (typeof legacy.body === 'string') {
+    body = legacy.body;
+  } else if (legacy.body !== undefined && legacy.body !== null) {
+    body = JSON.stringify(legacy.body);
+    if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+  }
+  return {
+    appId: legacy.appId,
+    mode: 'db',
+    message: {
+      lambdaProxyMessage: {
+        httpMethod: legacy.method ?? 'POST',
+        path: url.pathname,
+        multiValueQueryStringParameters: Object.keys(query).length ? query : undefined,
+        headers,
+        body,
+      },
+      execution: { type: 'rest-api', baseUrl: url.origin },
+    },
+    retry: legacy.maxAttempts === undefined ? undefined : { maxAttempts: legacy.maxAttempts },
+    runAt: legacy.runAt,
+  };
+}

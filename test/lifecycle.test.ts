@@ -1,0 +1,180 @@
+// Start, stop, restart and crash: no job is lost, and a stop is graceful.
+import t from 'tap';
+import pg from 'pg';
+import { createTestDatabase } from './helpers/database.ts';
+import { startChild, waitForListening } from './helpers/child.ts';
+import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
+import { startTarget } from './helpers/target.ts';
+import { waitFor } from './helpers/wait.ts';
+
+const database = await createTestDatabase();
+t.teardown(() => database.close());
+const sql = new pg.Pool({ connectionString: database.connectionString, max: 2 });
+t.teardown(() => sql.end());
+const jobStatus = async (id: string) => (await sql.query('SELECT status, attempts, last_error FROM jobs WHERE id = $1', [id])).rows[0];
+const childEnv = (extra: Record<string, string> = {}) => ({
+  DATABASE_URL: database.connectionString,
+  PORT: '0',
+  INTERNAL_JWT_TOKEN: INTERNAL_TOKEN,
+  ...extra,
+});
+
+t.test('jobs created while no worker runs still run after a restart', async (t) => {
+  const target = await startTarget();
+  t.teardown(() => target.close());
+  const ids: string[] = [];
+  await t.test('first start: API only', async (t) => {
+    const apiOnly = await startTestService(t, { database, env: { RUN_WORKERS: 'false' } });
+    for (let i = 0; i < 5; i++) ids.push((await apiOnly.post('/v1/jobs/create', restJob(target.url))).body.id);
+    t.equal(ids.length, 5);
+  });
+  t.equal(target.requests.length, 0, 'nothing ran without workers');
+  const restarted = await startTestService(t, { database });
+  for (const id of ids) await restarted.waitForStatus(id, 'completed');
+  t.equal(target.requests.length, 5);
+});
+
+t.test('the cron entry point runs due jobs and answers the counts; it needs the internal token', async (t) => {
+  const target = await startTarget((request) => ({ status: request.body.toString() === 'bad' ? 404 : 200 }));
+  t.teardown(() => target.close());
+  const service = await startTestService(t, { database, env: { RUN_WORKERS: 'false' } });
+  await service.post('/v1/jobs/create', restJob(target.url));
+  await service.post('/v1/jobs/create', restJob(target.url));
+  await service.post('/v1/jobs/create', restJob(target.url, {}, { body: 'bad' }));
+
+  const none = await service.post('/internal/v1/run-db-jobs', { limit: 10 });
+  t.equal(none.status, 401);
+  t.equal(none.headers.get('www-authenticate'), 'Bearer realm="switchyard-internal"');
+  const wrong = await service.post('/internal/v1/run-db-jobs', { limit: 10 }, { authorization: `Bearer ${INTERNAL_TOKEN}x` });
+  t.equal(wrong.status, 401);
+  t.equal(target.requests.length, 0, 'a refused call runs nothing');
+  const badLimit = await service.post('/internal/v1/run-db-jobs', { limit: 0 }, { authorization: `Bearer ${INTERNAL_TOKEN}` });
+  t.equal(badLimit.status, 400);
+  t.match(badLimit.body.fields, [{ field: 'limit' }]);
+
+  const first = await service.post('/internal/v1/run-db-jobs', { limit: 2 }, { authorization: `Bearer ${INTERNAL_TOKEN}` });
+  t.equal(first.status, 200);
+  t.match(first.body, { claimed: 2 });
+  const second = await service.post('/internal/v1/run-db-jobs', { limit: 10 }, { authorization: `Bearer ${INTERNAL_TOKEN}` });
+  t.equal(first.body.claimed + second.body.claimed, 3);
+  t.equal(first.body.completed + second.body.completed, 2);
+  t.equal(first.body.failed + second.body.failed, 1);
+  t.equal(target.requests.length, 3);
+});
+
+t.test('a job whose worker was killed (kill -9) runs again within about a minute', async (t) => {
+  let calls = 0;
+  const target = await startTarget(() => (++calls === 1 ? { status: 200, delayMs: 120_000 } : { status: 200, body: 'second time' }));
+  t.teardown(() => target.close());
+  const child = startChild(childEnv());
+  const url = await waitForListening(child);
+  const created = await fetch(url + '/v1/jobs/create', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(restJob(target.url, { execution: { timeoutMs: 2000 } })),
+  }).then((r) => r.json());
+  await waitFor(() => target.requests.length === 1, { what: 'the first attempt to reach the target' });
+  t.equal((await jobStatus(created.id)).status, 'running');
+  child.process.kill('SIGKILL');
+  await child.exited;
+  const killedAt = Date.now();
+
+  const restarted = await startTestService(t, { database });
+  const row = await restarted.waitForStatus(created.id, 'completed', 60_000);
+  const seconds = (Date.now() - killedAt) / 1000;
+  t.ok(seconds < 60, `ran again ${seconds.toFixed(1)} s after the crash`);
+  t.equal(row.attempts, 2);
+  t.equal(target.requests.length, 2);
+  t.equal(target.requests[1]!.headers['switchyard-attempt'], '2');
+});
+
+t.test('SIGTERM: no new claims, the running job finishes, exit 0', async (t) => {
+  const target = await startTarget(() => ({ status: 200, delayMs: 1500 }));
+  t.teardown(() => target.close());
+  const child = startChild(childEnv({ SHUTDOWN_TIMEOUT_MS: '10000' }));
+  const url = await waitForListening(child);
+  const created = await fetch(url + '/v1/jobs/create', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(restJob(target.url)),
+  }).then((r) => r.json());
+  await waitFor(() => target.requests.length === 1, { what: 'the job to start' });
+  child.process.kill('SIGTERM');
+  const exit = await child.exited;
+  t.equal(exit.code, 0, 'exit 0');
+  t.match(child.output(), /SIGTERM received/);
+  t.equal((await jobStatus(created.id)).status, 'completed', 'the running job finished before the exit');
+});
+
+t.test('SIGTERM with a job that outlives the bound: it goes back to be retried, exit 0', async (t) => {
+  const target = await startTarget(() => ({ status: 200, delayMs: 20_000 }));
+  t.teardown(() => target.close());
+  const child = startChild(childEnv({ SHUTDOWN_TIMEOUT_MS: '1000' }));
+  const url = await waitForListening(child);
+  const created = await fetch(url + '/v1/jobs/create', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(restJob(target.url)),
+  }).then((r) => r.json());
+  await waitFor(() => target.requests.length === 1, { what: 'the job to start' });
+  const stopAt = Date.now();
+  child.process.kill('SIGTERM');
+  const exit = await child.exited;
+  t.equal(exit.code, 0);
+  t.ok(Date.now() - stopAt < 8_000, 'the stop kept to its bound');
+  const row = await jobStatus(created.id);
+  t.equal(row.status, 'retrying', 'the abandoned attempt is recorded and will run again');
+  t.match(row.last_error, /abandoned/);
+});
+
+t.test('an invalid setting stops the start with a message naming the variable', async (t) => {
+  const child = startChild(childEnv({ PORT: 'eighty' }));
+  const exit = await child.exited;
+  t.equal(exit.code, 1);
+  t.match(child.output(), /invalid configuration: PORT must be a whole number/);
+});
+
+t.test('/healthz answers 200 while the database answers, 503 when it does not', async (t) => {
+  const own = await createTestDatabase();
+  const service = await startTestService(t, { database: own, env: { RUN_WORKERS: 'false' } });
+  const healthy = await service.get('/healthz');
+  t.equal(healthy.status, 200);
+  t.same(healthy.body, { status: 'ok' });
+  await own.close();
+  const down = await service.get('/healthz');
+  t.equal(down.status, 503);
+  t.equal(down.body.error, 'database_unreachable');
+});
+
+t.test('the embedded default: starts without DATABASE_URL, and a second start reuses its data', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { freePort } = await import('./helpers/database.ts');
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-embedded-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = { DATABASE_URL: '', DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()), PORT: '0' };
+  const target = await startTarget();
+  t.teardown(() => target.close());
+
+  const first = startChild(env);
+  const url = await waitForListening(first);
+  t.match(first.output(), new RegExp(`database postgres://127\\.0\\.0\\.1:${env.EMBEDDED_PG_PORT}/switchyard \\(embedded, data in ${dataDir}\\)`));
+  t.notMatch(first.output(), /password|postgres:\/\/[^@\s]+@/, 'no credentials printed');
+  const created = await fetch(url + '/v1/jobs/create', {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(restJob(target.url, { idempotencyKey: 'once' })),
+  }).then((r) => r.json());
+  await waitFor(() => target.requests.length === 1, { what: 'the job to run' });
+  first.process.kill('SIGINT');
+  t.equal((await first.exited).code, 0);
+
+  const second = startChild(env);
+  const url2 = await waitForListening(second);
+  const again = await fetch(url2 + '/v1/jobs/create', {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(restJob(target.url, { idempotencyKey: 'once' })),
+  });
+  t.equal(again.status, 200, 'the job from the first start is still there');
+  t.equal((await again.json()).id, created.id);
+  second.process.kill('SIGTERM');
+  t.equal((await second.exited).code, 0);
+});

@@ -1,0 +1,96 @@
+// Bad input gets a 400 that names the field, and nothing is stored or sent.
+import t from 'tap';
+import { restJob, startTestService } from './helpers/service.ts';
+import { startTarget } from './helpers/target.ts';
+
+const service = await startTestService(t);
+const target = await startTarget();
+t.teardown(() => target.close());
+
+const valid = () => restJob(target.url) as any;
+const withMessage = (change: (message: any) => void) => {
+  const body = valid();
+  change(body.message);
+  return body;
+};
+
+// [what is wrong, body, the field the answer must name]
+const cases: [string, unknown, string][] = [
+  ['appId missing', (({ appId, ...rest }) => rest)(valid()), 'appId'],
+  ['appId empty', { ...valid(), appId: '' }, 'appId'],
+  ['appId with spaces', { ...valid(), appId: 'my app' }, 'appId'],
+  ['appId not a string', { ...valid(), appId: 42 }, 'appId'],
+  ['mode unknown', { ...valid(), mode: 'kafka' }, 'mode'],
+  ['mode missing', (({ mode, ...rest }) => rest)(valid()), 'mode'],
+  ['mode sqs without an SQS lane', { ...valid(), mode: 'sqs' }, 'mode'],
+  ['mode both without an SQS lane', { ...valid(), mode: 'both' }, 'mode'],
+  ['message missing', (({ message, ...rest }) => rest)(valid()), 'message'],
+  ['an unknown top-level field', { ...valid(), idempotencykey: 'typo' }, 'idempotencykey'],
+  ['lambdaProxyMessage missing', withMessage((m) => delete m.lambdaProxyMessage), 'message.lambdaProxyMessage'],
+  ['httpMethod unknown', withMessage((m) => (m.lambdaProxyMessage.httpMethod = 'FETCH')), 'message.lambdaProxyMessage.httpMethod'],
+  ['path without a leading slash', withMessage((m) => (m.lambdaProxyMessage.path = 'hook')), 'message.lambdaProxyMessage.path'],
+  ['headers not strings', withMessage((m) => (m.lambdaProxyMessage.headers = { a: 1 })), 'message.lambdaProxyMessage.headers.a'],
+  ['body not a string', withMessage((m) => (m.lambdaProxyMessage.body = { a: 1 })), 'message.lambdaProxyMessage.body'],
+  ['isBase64Encoded not a boolean', withMessage((m) => (m.lambdaProxyMessage.isBase64Encoded = 'yes')), 'message.lambdaProxyMessage.isBase64Encoded'],
+  ['multiValueHeaders not lists', withMessage((m) => (m.lambdaProxyMessage.multiValueHeaders = { a: 'b' })), 'message.lambdaProxyMessage.multiValueHeaders.a'],
+  ['execution missing', withMessage((m) => delete m.execution), 'message.execution'],
+  ['execution type unknown', withMessage((m) => (m.execution.type = 'carrier-pigeon')), 'message.execution.type'],
+  ['baseUrl not a URL', withMessage((m) => (m.execution.baseUrl = 'not a url')), 'message.execution.baseUrl'],
+  ['baseUrl not http', withMessage((m) => (m.execution.baseUrl = 'ftp://example.com')), 'message.execution.baseUrl'],
+  ['timeoutMs too small', withMessage((m) => (m.execution.timeoutMs = 5)), 'message.execution.timeoutMs'],
+  ['timeoutMs not whole', withMessage((m) => (m.execution.timeoutMs = 1000.5)), 'message.execution.timeoutMs'],
+  ['an unknown execution field', withMessage((m) => (m.execution.baseurl = 'x')), 'message.execution.baseurl'],
+  ['lambda-url without functionUrl', withMessage((m) => (m.execution = { type: 'lambda-url' })), 'message.execution.functionUrl'],
+  ['lambda-invoke with a bad invocationType', withMessage((m) => (m.execution = { type: 'lambda-invoke', functionName: 'f', invocationType: 'DryRun' })), 'message.execution.invocationType'],
+  ['schedule with both at and delaySeconds', withMessage((m) => (m.execution = { type: 'schedule', at: '2030-01-01T00:00:00Z', delaySeconds: 5, targetExecution: { type: 'rest-api', baseUrl: target.url } })), 'message.execution.at'],
+  ['schedule with a bad target', withMessage((m) => (m.execution = { type: 'schedule', delaySeconds: 5, targetExecution: { type: 'schedule' } })), 'message.execution.targetExecution.type'],
+  ['metadata not an object', withMessage((m) => (m.metadata = [1, 2])), 'message.metadata'],
+  ['retry.maxAttempts zero', { ...valid(), retry: { maxAttempts: 0 } }, 'retry.maxAttempts'],
+  ['retry.baseDelaySeconds negative', { ...valid(), retry: { baseDelaySeconds: -1 } }, 'retry.baseDelaySeconds'],
+  ['retry max below base', { ...valid(), retry: { baseDelaySeconds: 100, maxDelaySeconds: 10 } }, 'retry.maxDelaySeconds'],
+  ['runAt not a date', { ...valid(), runAt: 'tomorrow' }, 'runAt'],
+  ['runAt and delaySeconds together', { ...valid(), runAt: '2030-01-01T00:00:00Z', delaySeconds: 5 }, 'delaySeconds'],
+  ['delaySeconds negative', { ...valid(), delaySeconds: -5 }, 'delaySeconds'],
+  ['idempotencyKey empty', { ...valid(), idempotencyKey: '' }, 'idempotencyKey'],
+  ['messageGroupId too long', { ...valid(), messageGroupId: 'g'.repeat(129) }, 'messageGroupId'],
+  ['the body a JSON array', [], '(body)'],
+];
+
+for (const [what, body, field] of cases) {
+  t.test(what, async (t) => {
+    const response = await service.post('/v1/jobs/create', body);
+    t.equal(response.status, 400);
+    t.equal(response.body.error, 'validation_failed');
+    t.ok(
+      response.body.fields.some((problem: { field: string }) => problem.field === field),
+      `names ${field}: ${JSON.stringify(response.body.fields)}`,
+    );
+  });
+}
+
+t.test('a body that is not JSON, or not sent as JSON, is refused', async (t) => {
+  const broken = await service.post('/v1/jobs/create', '{"appId": ');
+  t.equal(broken.status, 400);
+  t.equal(broken.body.error, 'invalid_json');
+  const empty = await service.post('/v1/jobs/create', '');
+  t.equal(empty.status, 400);
+  const form = await fetch(service.url + '/v1/jobs/create', { method: 'POST', body: 'a=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  t.equal(form.status, 415);
+  t.match(await form.json(), { error: 'unsupported_media_type' });
+  const huge = await service.post('/v1/jobs/create', { ...valid(), pad: 'x'.repeat(2 * 1024 * 1024) });
+  t.equal(huge.status, 413);
+});
+
+t.test('execution types that cannot run here are refused, not accepted and lost', async (t) => {
+  const response = await service.post('/v1/jobs/create', withMessage((m) => (m.execution = { type: 'lambda-invoke', functionName: 'orders' })));
+  t.equal(response.status, 400);
+  t.match(response.body.fields, [{ field: 'message.execution.type' }]);
+});
+
+t.test('nothing was stored and nothing was sent', async (t) => {
+  const { rows } = await service.pool.query('SELECT count(*)::int AS n FROM jobs');
+  t.equal(rows[0].n, 0);
+  const lane = await service.pool.query("SELECT count(*)::int AS n FROM pgboss.job WHERE name LIKE 'switchyard-jobs%'");
+  t.equal(lane.rows[0].n, 0);
+  t.equal(target.requests.length, 0);
+});
