@@ -4,6 +4,7 @@
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import type { BenchServer } from './postgres.ts';
+import { cpuMeter, type CpuPerJob } from './cpu.ts';
 import { jsonClient, type BenchTarget } from './http.ts';
 import { startServiceProcess } from './service-process.ts';
 import { createBody } from './switchyard.ts';
@@ -12,6 +13,7 @@ import { latencyOf, perSecond, runWithConcurrency, until, type Latency } from '.
 export interface BacklogResult {
   waiting: number;
   executePerSecond: number;
+  executeCpu: CpuPerJob;
   createLatency: Latency;
 }
 
@@ -76,14 +78,17 @@ export async function benchBacklog(server: BenchServer, target: BenchTarget, wai
     const total = due + LATENCY_CREATES;
     target.reset();
     const worker = await startServiceProcess(databaseUrl, { RUN_WORKERS: 'true' });
+    let executeCpu: CpuPerJob;
     try {
+      const meter = cpuMeter(worker.pid, server.postmasterPid, true);
       await until(async () => (await pool.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'completed'`)).rows[0].n >= total,
         600_000, `${total} due jobs to complete`, 100);
+      executeCpu = meter.perJob(total);
     } finally {
       await worker.stop();
     }
     const { rows } = await pool.query(`SELECT (extract(epoch FROM max(completed_at)) * 1000)::float8 AS last_ms FROM jobs WHERE status = 'completed'`);
-    return { waiting, executePerSecond: perSecond(total, rows[0].last_ms - target.firstAt()!), createLatency };
+    return { waiting, executePerSecond: perSecond(total, rows[0].last_ms - target.firstAt()!), executeCpu, createLatency };
   } finally {
     await pool.end();
   }

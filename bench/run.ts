@@ -91,8 +91,13 @@ function report(switchyard: SwitchyardResult, boss: PgBossResult, backlog: Backl
   console.log(`  load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores`);
   if (backlog.length) {
     console.log('\nHow cost grows with jobs already waiting (delayed, not due):');
-    console.log('waiting     execution jobs/s  create p50 ms  create p99 ms');
-    for (const b of backlog) console.log(`${String(b.waiting).padEnd(10)}  ${String(b.executePerSecond).padStart(16)}  ${String(b.createLatency.p50).padStart(13)}  ${String(b.createLatency.p99).padStart(13)}`);
+    console.log('waiting     execution jobs/s  service µs/job  postgres µs/job  create p50 ms  create p99 ms');
+    for (const b of backlog) {
+      console.log([
+        String(b.waiting).padEnd(10), String(b.executePerSecond).padStart(16), String(b.executeCpu.process).padStart(14),
+        String(b.executeCpu.postgres ?? 'n/a').padStart(15), String(b.createLatency.p50).padStart(13), String(b.createLatency.p99).padStart(13),
+      ].join('  '));
+    }
   }
   console.log(JSON.stringify({
     mode: quick ? 'quick' : 'full',

@@ -31,14 +31,26 @@ function describeNetworkError(error: unknown): string {
 
 export async function sendHttp(spec: HttpRequestSpec, timeoutMs: number, signal: AbortSignal): Promise<Outcome> {
   const started = performance.now();
-  const timeout = AbortSignal.timeout(timeoutMs);
+  // One timer per attempt, cleared when it ends. AbortSignal.timeout() would keep each signal (and
+  // its AbortSignal.any() composite) alive for the whole timeout after the request is done: at
+  // thousands of jobs per second that held tens of thousands of them, and the service's RSS grew
+  // with the number of jobs run.
+  const abort = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort();
+  }, timeoutMs);
+  const abandon = () => abort.abort();
+  if (signal.aborted) abandon();
+  else signal.addEventListener('abort', abandon, { once: true });
   try {
     const response = await request(spec.url, {
       dispatcher,
       method: spec.method as 'GET',
       headers: flatHeaders(spec.headers),
       body: spec.body,
-      signal: AbortSignal.any([signal, timeout]),
+      signal: abort.signal,
       // undici's own limits (300 s each) would otherwise cut a longer job timeout short.
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
@@ -47,10 +59,13 @@ export async function sendHttp(spec: HttpRequestSpec, timeoutMs: number, signal:
     return outcomeForStatus({ status: response.statusCode, durationMs: Math.round(performance.now() - started), ...excerpt });
   } catch (error) {
     const durationMs = Math.round(performance.now() - started);
-    if (timeout.aborted || error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError) {
+    if (timedOut || error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError) {
       return { kind: 'retry', reason: `timed out after ${timeoutMs} ms` };
     }
     if (signal.aborted) return { kind: 'retry', reason: `attempt abandoned (shutdown or expiry) after ${durationMs} ms` };
     return { kind: 'retry', reason: `network error: ${describeNetworkError(error)}` };
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', abandon);
   }
 }
