@@ -67,9 +67,9 @@ export async function openBenchServer(durable: boolean): Promise<BenchServer> {
     password: 'bench',
     persistent: false,
     createPostgresUser: true,
-    // fsync off by default, as the reference figures in issue 7 were taken: this machine's disk
-    // flushes bound every commit-per-job figure (pg-boss send fell from ~3,000 to ~750 jobs/s), which
-    // would hide the costs being compared. --durable keeps the server's own default.
+    // fsync off by default, as the test databases run, so a slow disk's flush per commit does not
+    // hide the costs being compared.
+    // --durable keeps the server's own default.
     postgresFlags: [
       '-c', 'listen_addresses=127.0.0.1',
       '-c', 'max_connections=200',
