@@ -17,27 +17,20 @@ export function outcomeForStatus(response: ResponseSummary): Outcome {
   return isRetryableStatus(response.status) ? { kind: 'retry', reason, response } : { kind: 'fail', reason, response };
 }
 
-/** Reads at most RESPONSE_EXCERPT_BYTES of a body, then lets the rest go. */
-export async function readExcerpt(body: ReadableStream<Uint8Array> | null): Promise<{ body: string; truncated: boolean }> {
+/**
+ * Reads at most RESPONSE_EXCERPT_BYTES of a body, then lets the rest go. Takes any async iterable
+ * of bytes: a fetch body (a web stream) or an undici body (a Node stream); leaving the loop early
+ * cancels either, so an endless response does not hold the connection.
+ */
+export async function readExcerpt(body: AsyncIterable<Uint8Array> | null): Promise<{ body: string; truncated: boolean }> {
   if (!body) return { body: '', truncated: false };
-  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  let truncated = false;
-  try {
-    while (size < RESPONSE_EXCERPT_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-    }
-    if (size >= RESPONSE_EXCERPT_BYTES) {
-      const { done } = await reader.read();
-      truncated = !done;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.byteLength;
+    if (size > RESPONSE_EXCERPT_BYTES) break;
   }
   const bytes = Buffer.concat(chunks).subarray(0, RESPONSE_EXCERPT_BYTES);
-  return { body: bytes.toString('utf8'), truncated: truncated || size > RESPONSE_EXCERPT_BYTES };
+  return { body: bytes.toString('utf8'), truncated: size > RESPONSE_EXCERPT_BYTES };
 }

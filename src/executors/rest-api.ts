@@ -1,9 +1,8 @@
-// rest-api: the proxy message as a plain HTTP request to `baseUrl`, through ky.
-import ky, { isTimeoutError } from 'ky';
+// rest-api: the proxy message as a plain HTTP request to `baseUrl`, through undici (see http-send.ts).
+import { sendHttp } from './http-send.ts';
 import type { RestApiExecution } from '../jobs/message-schema.ts';
-import type { ExecutionRequest, Executor, Outcome } from './executor.ts';
-import { outcomeForStatus, readExcerpt } from './http-outcome.ts';
-import { buildProxyRequest, type HttpRequestSpec } from './proxy-request.ts';
+import type { ExecutionRequest, Executor } from './executor.ts';
+import { buildProxyRequest } from './proxy-request.ts';
 
 export interface RestApiOptions {
   defaultTimeoutMs: number;
@@ -19,38 +18,8 @@ export function jobHeaders(request: ExecutionRequest): Record<string, string> {
   return headers;
 }
 
-/** Sends one request and classifies what came back; shared with the lambda-url executor. */
-export async function sendHttp(spec: HttpRequestSpec, timeoutMs: number, signal: AbortSignal): Promise<Outcome> {
-  const started = performance.now();
-  try {
-    const response = await ky(spec.url, {
-      method: spec.method,
-      headers: spec.headers,
-      body: spec.body,
-      timeout: timeoutMs,
-      retry: 0,
-      throwHttpErrors: false,
-      signal,
-    });
-    const excerpt = await readExcerpt(response.body);
-    return outcomeForStatus({ status: response.status, durationMs: Math.round(performance.now() - started), ...excerpt });
-  } catch (error) {
-    const durationMs = Math.round(performance.now() - started);
-    if (isTimeoutError(error)) return { kind: 'retry', reason: `timed out after ${timeoutMs} ms` };
-    if (signal.aborted) return { kind: 'retry', reason: 'attempt abandoned (shutdown or expiry) after ' + durationMs + ' ms' };
-    return { kind: 'retry', reason: `network error: ${describeNetworkError(error)}` };
-  }
-}
-
-/** The most specific cause fetch gives (ECONNREFUSED, ENOTFOUND, …), found down its cause chain. */
-function describeNetworkError(error: unknown): string {
-  let current = error as { code?: unknown; message?: string; cause?: unknown } | undefined;
-  for (let depth = 0; current && depth < 5; depth++) {
-    if (typeof current.code === 'string' && /^E[A-Z_]+$/.test(current.code)) return `${current.code}${current.message ? ` (${current.message})` : ''}`;
-    current = current.cause as typeof current;
-  }
-  return (error as Error).message;
-}
+// Re-exported so the lambda-url executor keeps importing it from here.
+export { sendHttp } from './http-send.ts';
 
 export function createRestApiExecutor(options: RestApiOptions): Executor {
   return {

@@ -1,0 +1,95 @@
+// How cost grows: the same execution and create-latency measurements with N jobs already waiting.
+// The waiting jobs are real Switchyard jobs (a jobs row and a pg-boss job each) delayed a year, so
+// they sit in both tables and their indexes without being due.
+import pg from 'pg';
+import { PgBoss } from 'pg-boss';
+import type { BenchServer } from './postgres.ts';
+import { cpuMeter, type CpuPerJob } from './cpu.ts';
+import { jsonClient, type BenchTarget } from './http.ts';
+import { startServiceProcess } from './service-process.ts';
+import { createBody } from './switchyard.ts';
+import { latencyOf, perSecond, runWithConcurrency, until, type Latency } from './stats.ts';
+
+export interface BacklogResult {
+  waiting: number;
+  executePerSecond: number;
+  executeCpu: CpuPerJob;
+  createLatency: Latency;
+}
+
+const FILL_CHUNK = 10_000;
+const LATENCY_CREATES = 300;
+
+async function fillBacklog(databaseUrl: string, targetUrl: string, waiting: number): Promise<void> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  const boss = new PgBoss({ connectionString: databaseUrl, schema: 'pgboss', supervise: false, schedule: false, migrate: false });
+  boss.on('error', () => {});
+  await boss.start();
+  try {
+    const later = new Date(Date.now() + 365 * 24 * 3600 * 1000);
+    const example = createBody(targetUrl, 0).message;
+    for (let done = 0; done < waiting; done += FILL_CHUNK) {
+      const count = Math.min(FILL_CHUNK, waiting - done);
+      const { rows } = await pool.query(
+        `INSERT INTO jobs (id, app_id, mode, execution_type, lambda_proxy_message, execution_config, metadata,
+                           status, max_attempts, retry_policy, run_at)
+         SELECT gen_random_uuid(), 'backlog', 'db', 'rest-api', $1::jsonb, $2::jsonb, '{}', 'pending', 5,
+                '{"baseDelaySeconds":60,"maxDelaySeconds":86400}', $3
+           FROM generate_series(1, $4) RETURNING id`,
+        [example.lambdaProxyMessage, example.execution, later, count],
+      );
+      await boss.insert('switchyard-jobs', rows.map(({ id }) => ({
+        id, data: {}, startAfter: later, expireInSeconds: 40, retryLimit: 5, retryDelay: 60, retryBackoff: true, retryDelayMax: 86_400,
+      })));
+    }
+    await pool.query('VACUUM ANALYZE');
+  } finally {
+    await boss.stop({ graceful: false, close: true });
+    await pool.end();
+  }
+}
+
+export async function benchBacklog(server: BenchServer, target: BenchTarget, waiting: number, due: number): Promise<BacklogResult> {
+  const databaseUrl = await server.createDatabase('switchyard_backlog');
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  try {
+    const ingest = await startServiceProcess(databaseUrl, { RUN_WORKERS: 'false' });
+    let createLatency: Latency;
+    try {
+      await fillBacklog(databaseUrl, target.url, waiting);
+      const client = jsonClient(ingest.url, 16);
+      // One create at a time, so each sample is the create's own latency, not queueing behind others.
+      const samples: number[] = [];
+      for (let i = 0; i < LATENCY_CREATES; i++) {
+        const started = performance.now();
+        const response = await client.post('/v1/jobs/create', createBody(target.url, i));
+        if (response.status !== 202) throw new Error(`create answered ${response.status}`);
+        samples.push(performance.now() - started);
+      }
+      createLatency = latencyOf(samples);
+      await runWithConcurrency(due, 16, async (index) => {
+        const response = await client.post('/v1/jobs/create', createBody(target.url, index));
+        if (response.status !== 202) throw new Error(`create answered ${response.status}`);
+      });
+      client.close();
+    } finally {
+      await ingest.stop();
+    }
+    const total = due + LATENCY_CREATES;
+    target.reset();
+    const worker = await startServiceProcess(databaseUrl, { RUN_WORKERS: 'true' });
+    let executeCpu: CpuPerJob;
+    try {
+      const meter = cpuMeter(worker.pid, server.postmasterPid, true);
+      await until(async () => (await pool.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'completed'`)).rows[0].n >= total,
+        600_000, `${total} due jobs to complete`, 100);
+      executeCpu = meter.perJob(total);
+    } finally {
+      await worker.stop();
+    }
+    const { rows } = await pool.query(`SELECT (extract(epoch FROM max(completed_at)) * 1000)::float8 AS last_ms FROM jobs WHERE status = 'completed'`);
+    return { waiting, executePerSecond: perSecond(total, rows[0].last_ms - target.firstAt()!), executeCpu, createLatency };
+  } finally {
+    await pool.end();
+  }
+}
