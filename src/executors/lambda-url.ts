@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import type { LambdaUrlExecution } from '../jobs/message-schema.ts';
 import type { ExecutionRequest, Executor, Outcome } from './executor.ts';
 import { buildProxyRequest, type HttpRequestSpec } from './proxy-request.ts';
-import { jobHeaders, sendHttp } from './rest-api.ts';
+import { sendHttp } from './http-send.ts';
+import { jobHeaders } from './rest-api.ts';
 
 type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 

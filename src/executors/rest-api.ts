@@ -18,9 +18,6 @@ export function jobHeaders(request: ExecutionRequest): Record<string, string> {
   return headers;
 }
 
-// Re-exported so the lambda-url executor keeps importing it from here.
-export { sendHttp } from './http-send.ts';
-
 export function createRestApiExecutor(options: RestApiOptions): Executor {
   return {
     type: 'rest-api',
