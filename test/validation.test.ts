@@ -1,6 +1,6 @@
 // Bad input gets a 400 that names the field, and nothing is stored or sent.
 import t from 'tap';
-import { restJob, startTestService } from './helpers/service.ts';
+import { ADMIN_AUTH, restJob, startTestService } from './helpers/service.ts';
 import { startTarget } from './helpers/target.ts';
 
 const service = await startTestService(t);
@@ -74,7 +74,7 @@ t.test('a body that is not JSON, or not sent as JSON, is refused', async (t) => 
   t.equal(broken.body.error, 'invalid_json');
   const empty = await service.post('/v1/jobs/create', '');
   t.equal(empty.status, 400);
-  const form = await fetch(service.url + '/v1/jobs/create', { method: 'POST', body: 'a=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const form = await fetch(service.url + '/v1/jobs/create', { method: 'POST', body: 'a=1', headers: { 'content-type': 'application/x-www-form-urlencoded', ...ADMIN_AUTH } });
   t.equal(form.status, 415);
   t.match(await form.json(), { error: 'unsupported_media_type' });
   const huge = await service.post('/v1/jobs/create', { ...valid(), pad: 'x'.repeat(2 * 1024 * 1024) });

@@ -1,12 +1,17 @@
 // rest-api: the proxy message as a plain HTTP request to `baseUrl`, through ky.
 import ky, { isTimeoutError } from 'ky';
+import type { Dispatcher } from 'undici';
 import type { RestApiExecution } from '../jobs/message-schema.ts';
+import { SIGNATURE_HEADER, signRequest } from '../signature.ts';
 import type { ExecutionRequest, Executor, Outcome } from './executor.ts';
 import { outcomeForStatus, readExcerpt } from './http-outcome.ts';
 import { buildProxyRequest, type HttpRequestSpec } from './proxy-request.ts';
+import { findRefusal } from './ssrf-guard.ts';
 
 export interface RestApiOptions {
   defaultTimeoutMs: number;
+  /** The SSRF guard's dispatcher (createGuardedDispatcher); every connection goes through it. */
+  dispatcher: Dispatcher;
 }
 
 /** Headers the target can use to recognise a job and an attempt, and to make its own work idempotent. */
@@ -19,8 +24,12 @@ export function jobHeaders(request: ExecutionRequest): Record<string, string> {
   return headers;
 }
 
-/** Sends one request and classifies what came back; shared with the lambda-url executor. */
-export async function sendHttp(spec: HttpRequestSpec, timeoutMs: number, signal: AbortSignal): Promise<Outcome> {
+/**
+ * Sends one request and classifies what came back; shared with the lambda-url executor. Redirects are
+ * not followed: the job names its target, a redirect could point anywhere (a private address, a
+ * host that should not see the signature or credentials), so a 3xx fails the attempt and says so.
+ */
+export async function sendHttp(spec: HttpRequestSpec, timeoutMs: number, signal: AbortSignal, dispatcher?: Dispatcher): Promise<Outcome> {
   const started = performance.now();
   try {
     const response = await ky(spec.url, {
@@ -30,12 +39,21 @@ export async function sendHttp(spec: HttpRequestSpec, timeoutMs: number, signal:
       timeout: timeoutMs,
       retry: 0,
       throwHttpErrors: false,
+      redirect: 'manual',
       signal,
+      // Node's fetch takes an undici dispatcher; ky passes its init through to the fetch it is given.
+      fetch: dispatcher === undefined ? fetch : (input, init) => fetch(input, { ...init, dispatcher } as RequestInit),
     });
     const excerpt = await readExcerpt(response.body);
-    return outcomeForStatus({ status: response.status, durationMs: Math.round(performance.now() - started), ...excerpt });
+    const summary = { status: response.status, durationMs: Math.round(performance.now() - started), ...excerpt };
+    if (response.status >= 300 && response.status < 400) {
+      return { kind: 'fail', reason: `HTTP ${response.status}: redirects are not followed; point the job at the final URL`, response: summary };
+    }
+    return outcomeForStatus(summary);
   } catch (error) {
     const durationMs = Math.round(performance.now() - started);
+    const refusal = findRefusal(error);
+    if (refusal) return { kind: 'fail', reason: refusal.message };
     if (isTimeoutError(error)) return { kind: 'retry', reason: `timed out after ${timeoutMs} ms` };
     if (signal.aborted) return { kind: 'retry', reason: 'attempt abandoned (shutdown or expiry) after ' + durationMs + ' ms' };
     return { kind: 'retry', reason: `network error: ${describeNetworkError(error)}` };
@@ -61,7 +79,10 @@ export function createRestApiExecutor(options: RestApiOptions): Executor {
         ...execution.headers,
         ...jobHeaders(request),
       });
-      return sendHttp(spec, execution.timeoutMs ?? options.defaultTimeoutMs, request.signal);
+      if (request.signingSecrets?.length) {
+        spec.headers.set(SIGNATURE_HEADER, signRequest({ method: spec.method, url: spec.url.href, body: spec.body }, request.signingSecrets));
+      }
+      return sendHttp(spec, execution.timeoutMs ?? options.defaultTimeoutMs, request.signal, options.dispatcher);
     },
   };
 }

@@ -10,6 +10,7 @@ import { newJobId } from './job-id.ts';
 import * as repo from './job-repository.ts';
 import { CreateJobRequest, type Execution } from './message-schema.ts';
 import { hasAttemptsLeft, resolveRetryPolicy } from './retry-policy.ts';
+import { assertTargetsAllowed } from './target-check.ts';
 import { parseOrThrow } from './validation.ts';
 
 export interface CreatedJob {
@@ -38,6 +39,8 @@ export interface JobServiceDeps {
   pool: Pool;
   dbLane: DbLane;
   executors: ExecutorRegistry;
+  /** The signing secrets of each app whose jobs are about to run (see AppKeys.signingSecrets). */
+  signingSecrets?: (appIds: string[]) => Promise<Map<string, string[]>>;
   log?: (message: string) => void;
 }
 
@@ -47,8 +50,10 @@ export class JobService {
   readonly #dbLane: DbLane;
   readonly #executors: ExecutorRegistry;
   readonly #log: (message: string) => void;
+  readonly #signingSecrets: (appIds: string[]) => Promise<Map<string, string[]>>;
 
   constructor(deps: JobServiceDeps) {
+    this.#signingSecrets = deps.signingSecrets ?? (async () => new Map());
     this.#config = deps.config;
     this.#pool = deps.pool;
     this.#dbLane = deps.dbLane;
@@ -60,6 +65,7 @@ export class JobService {
   async create(input: unknown): Promise<CreatedJob> {
     const request = parseOrThrow(CreateJobRequest, input);
     this.#assertRunnable(request.mode, request.message.execution);
+    await assertTargetsAllowed([{ execution: request.message.execution }], { allowPrivate: this.#config.allowPrivateTargets });
     const policy = resolveRetryPolicy(this.#config.retry, request.retry);
     const execution = request.message.execution;
     const runAt = request.runAt !== undefined ? new Date(request.runAt)
@@ -123,6 +129,7 @@ export class JobService {
     const runnable = new Set(rows.map((row) => row.id));
     const released = jobs.filter((job) => !runnable.has(job.id));
     counts.skipped = released.length;
+    const secrets = rows.length ? await this.#signingSecrets(rows.map((row) => row.app_id)) : new Map<string, string[]>();
 
     const results = await Promise.all(rows.map(async (row) => {
       const job = byId.get(row.id)!;
@@ -135,6 +142,7 @@ export class JobService {
           idempotencyKey: row.idempotency_key ?? undefined,
           lambdaProxyMessage: row.lambda_proxy_message,
           execution: row.execution_config,
+          signingSecrets: secrets.get(row.app_id),
           signal: job.signal,
         });
       return { job, row, outcome, status: attemptStatus(outcome, job.attempt, row.max_attempts) };
