@@ -9,6 +9,10 @@ import { createTestDatabase } from './helpers/database.ts';
 import { restJob, startTestService } from './helpers/service.ts';
 import { startTarget } from './helpers/target.ts';
 
+// One database for the file: each subtest's service stops before the next starts.
+const database = await createTestDatabase();
+t.teardown(() => database.close());
+
 t.test('which addresses are refused', async (t) => {
   const none = { allowPrivate: false };
   const all = { allowPrivate: true };
@@ -27,7 +31,7 @@ t.test('which addresses are refused', async (t) => {
 });
 
 t.test('refused targets get a 400 at create naming the field, and nothing is stored', async (t) => {
-  const service = await startTestService(t, { env: { RUN_WORKERS: 'false', ALLOW_PRIVATE_TARGETS: 'false' } });
+  const service = await startTestService(t, { database, env: { RUN_WORKERS: 'false', ALLOW_PRIVATE_TARGETS: 'false' } });
   const target = await startTarget();
   t.teardown(() => target.close());
   const port = new URL(target.url).port;
@@ -54,7 +58,7 @@ t.test('refused targets get a 400 at create naming the field, and nothing is sto
 });
 
 t.test('metadata is refused even where private targets are allowed', async (t) => {
-  const service = await startTestService(t, { env: { RUN_WORKERS: 'false' } });
+  const service = await startTestService(t, { database, env: { RUN_WORKERS: 'false' } });
   t.equal(service.config.allowPrivateTargets, true);
   const response = await service.post('/v1/jobs/create', restJob('http://169.254.169.254/latest/meta-data'));
   t.equal(response.status, 400);
@@ -62,8 +66,6 @@ t.test('metadata is refused even where private targets are allowed', async (t) =
 });
 
 t.test('checked again at execution: a job stored while allowed fails, unsent, once the address is refused', async (t) => {
-  const database = await createTestDatabase();
-  t.teardown(() => database.close());
   const target = await startTarget();
   t.teardown(() => target.close());
   let id = '';
@@ -96,7 +98,7 @@ t.test('a redirect to a refused address is not followed', async (t) => {
   const redirector = await startTarget(() => ({ status: 302, headers: { location: `${internal.url}/admin` } }));
   t.teardown(() => redirector.close());
 
-  const service = await startTestService(t, { env: { ALLOW_PRIVATE_TARGETS: '127.0.0.1/32' } });
+  const service = await startTestService(t, { database, env: { ALLOW_PRIVATE_TARGETS: '127.0.0.1/32' } });
   const direct = await service.post('/v1/jobs/create', restJob(internal.url));
   t.equal(direct.status, 400, 'the internal host itself is refused at create');
   const created = await service.post('/v1/jobs/create', restJob(redirector.url));
