@@ -74,6 +74,10 @@ t.test('no key, a malformed header or an unknown key: 401 on every /v1 route, no
     t.equal((await service.get(`/v1/jobs/${id}`, headers)).status, 401);
     for (const action of ['retry', 'deadletter', 'cancel']) t.equal((await service.post(`/v1/jobs/${id}/${action}`, undefined, headers)).status, 401);
   }
+  for (const path of ['/V1/jobs/create', '/%761/jobs/create', '/v1/jobs/create/', '/v1/JOBS/CREATE']) {
+    t.equal((await service.post(path, restJob(target.url, { appId: 'alpha' }), { authorization: '' })).status, 401, `${path} needs a key too`);
+  }
+  t.equal((await service.get(`/V1/jobs/${id}`, { authorization: '' })).status, 401);
   t.equal(await countJobs(), before, 'nothing was stored');
   t.equal((await service.job(id))!.status, 'pending', 'no action was taken');
   t.equal((await service.get('/healthz', {})).status, 200, '/healthz needs no key');
@@ -197,6 +201,7 @@ t.test('the per-app create rate limit: 429 with Retry-After; other apps and admi
   t.equal(refused.body.error, 'rate_limited');
   t.ok(Number(refused.headers.get('retry-after')) >= 1, `Retry-After: ${refused.headers.get('retry-after')}`);
   t.equal((await limited.post('/v1/jobs/batch', { jobs: [appJob()] }, bearer(fast))).status, 429, 'batch shares the bucket');
+  t.equal((await limited.post('/V1/Jobs/Create/', appJob(), bearer(fast))).status, 429, 'another spelling of the path shares it too');
   t.equal(await count(), before, 'nothing stored when limited');
   t.equal((await limited.post('/v1/jobs/create', appJob(), bearer(calm))).status, 202, 'another app has its own bucket');
   t.equal((await limited.post('/v1/jobs/create', restJob(target.url, { appId: 'fast' }))).status, 202, 'the admin key is not limited');

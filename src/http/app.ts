@@ -27,6 +27,15 @@ export interface AppOptions {
 
 export const MAX_URL_LENGTH = 4096;
 const CREATE_PATHS = new Set(['/v1/jobs/create', '/v1/jobs/batch', '/v1/jobs/callback-http']);
+const PUBLIC_PATHS = new Set(['/healthz', '/openapi.json']);
+
+function routedPath(path: string): string {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {}
+  return decoded.toLowerCase().replace(/\/+$/, '');
+}
 
 export function createApp(options: AppOptions): Koa {
   const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
@@ -39,10 +48,14 @@ export function createApp(options: AppOptions): Koa {
   });
   const apiKey = requireApiKey(options.appKeys);
   const rateLimit = createRateLimit(options.createRateLimit);
+  // Deny by default: every path but the public ones and /internal (which checks its own token) needs
+  // an API key. Judged on the path as the router matches it (case-insensitive, percent-decoded,
+  // trailing slash ignored), so /V1/jobs/create or /%761/jobs cannot slip past.
   app.use(async (ctx, next) => {
-    if (ctx.path !== '/v1' && !ctx.path.startsWith('/v1/')) return next();
+    const path = routedPath(ctx.path);
+    if (PUBLIC_PATHS.has(path) || path.startsWith('/internal/')) return next();
     await apiKey(ctx, async () => {
-      if (ctx.method === 'POST' && CREATE_PATHS.has(ctx.path)) await rateLimit(ctx, next);
+      if (ctx.method === 'POST' && CREATE_PATHS.has(path)) await rateLimit(ctx, next);
       else await next();
     });
   });
