@@ -1,7 +1,8 @@
 // Assembles a running Switchyard from a config: database, migrations, lanes, executors, workers,
 // HTTP. main.ts runs it as a long-lived server; the tests start it the same way.
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { AppKeys } from './apps/app-keys.ts';
 import type { Config } from './config/config.ts';
 import { openDatabase } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
@@ -14,6 +15,8 @@ import { createRestApiExecutor } from './executors/rest-api.ts';
 import { createScheduleExecutor } from './executors/schedule.ts';
 import { createSesNotifier, silentNotifier } from './jobs/dead-letter-alerts.ts';
 import { createEmbeddedScheduler, createEventBridgeScheduler } from './jobs/job-scheduler.ts';
+import { KEEP_ALIVE } from './executors/http-send.ts';
+import { createGuardedDispatcher } from './executors/ssrf-guard.ts';
 import { createApp } from './http/app.ts';
 import { JobAdmin } from './jobs/job-admin.ts';
 import { JobIntake } from './jobs/job-intake.ts';
@@ -34,6 +37,8 @@ export interface Switchyard {
 }
 
 const LOST_ATTEMPT_SWEEP_MS = 5_000;
+// Node's default, stated so the bound is a decision: larger headers get 431 before any route runs.
+const MAX_HEADER_BYTES = 16 * 1024;
 
 export async function startSwitchyard(config: Config, log: (message: string) => void = console.log): Promise<Switchyard> {
   const database = await openDatabase(config, log);
@@ -45,15 +50,20 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
     await migrate(database.connectionString, log);
     const pool = createPool(database.connectionString);
     cleanups.push(() => pool.end());
+    // Closed after the lane has stopped (cleanups run in reverse), when no attempt is left in flight.
+    const dispatcher = createGuardedDispatcher({ allowPrivate: config.allowPrivateTargets }, KEEP_ALIVE);
+    cleanups.push(() => dispatcher.destroy());
 
     const dbLane = await DbLane.start(database.connectionString, config.worker, (error) => log(`db lane: ${error.message}`));
     cleanups.push(() => dbLane.stop(config.shutdownTimeoutMs));
 
+    const appKeys = new AppKeys(pool);
+    await appKeys.bootstrap({ bootstrapAdminKey: config.bootstrapAdminKey, embedded: database.embedded }, log);
     const aws = createAwsClients(config);
     cleanups.push(async () => aws.destroy());
     const targets = [
-      createRestApiExecutor({ defaultTimeoutMs: config.defaultTimeoutMs }),
-      createLambdaUrlExecutor({ defaultTimeoutMs: config.defaultTimeoutMs, region: config.aws.lambdaRegion, credentials: aws.credentials }),
+      createRestApiExecutor({ defaultTimeoutMs: config.defaultTimeoutMs, dispatcher }),
+      createLambdaUrlExecutor({ defaultTimeoutMs: config.defaultTimeoutMs, region: config.aws.lambdaRegion, credentials: aws.credentials, dispatcher }),
       createLambdaInvokeExecutor({ lambda: aws.lambda, defaultTimeoutMs: config.defaultTimeoutMs }),
     ];
     const executors = new ExecutorRegistry([...targets, createScheduleExecutor(new ExecutorRegistry(targets))]);
@@ -66,7 +76,7 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
       ? createSesNotifier({ ses: aws.ses, from: config.aws.sesFromEmail!, to: config.alertEmailTo })
       : silentNotifier;
     const sqsJobs = await SqsJobs.fromConfig({ config, pool, dbLane, executors, log, connectionString: database.connectionString }, cleanups);
-    const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, scheduler, notifier, log });
+    const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, scheduler, notifier, log, signingSecrets: (appIds) => appKeys.signingSecrets(appIds) });
 
     if (config.runWorkers) {
       await dbLane.work(async (batch) => {
@@ -85,9 +95,9 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
 
     const jobAdmin = new JobAdmin({ config, pool, dbLane });
     const jobIntake = new JobIntake({ config, pool, dbLane, executors });
-    const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, internalToken: config.internalToken, log });
+    const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, internalToken: config.internalToken, appKeys, createRateLimit: config.createRateLimit, log });
     const server: Server = await new Promise((resolve, reject) => {
-      const listening = app.listen(config.port, config.host, () => resolve(listening));
+      const listening = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback()).listen(config.port, config.host, () => resolve(listening));
       listening.once('error', reject);
     });
     // Keep-alive sockets from clients would otherwise hold close() open until they time out.

@@ -3,7 +3,7 @@ import t from 'tap';
 import pg from 'pg';
 import { createTestDatabase } from './helpers/database.ts';
 import { startChild, waitForListening } from './helpers/child.ts';
-import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
+import { ADMIN_AUTH, ADMIN_KEY, INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTarget } from './helpers/target.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -16,6 +16,8 @@ const childEnv = (extra: Record<string, string> = {}) => ({
   DATABASE_URL: database.connectionString,
   PORT: '0',
   INTERNAL_JWT_TOKEN: INTERNAL_TOKEN,
+  BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
+  ALLOW_PRIVATE_TARGETS: 'true',
   ...extra,
 });
 
@@ -27,7 +29,7 @@ t.test('a job whose worker was killed (kill -9) runs again within about a minute
   const url = await waitForListening(child);
   const created = await fetch(url + '/v1/jobs/create', {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...ADMIN_AUTH },
     body: JSON.stringify(restJob(target.url, { execution: { timeoutMs: 2000 } })),
   }).then((r) => r.json());
   await waitFor(() => target.requests.length === 1, { what: 'the first attempt to reach the target' });
@@ -52,7 +54,7 @@ t.test('SIGTERM: no new claims, the running job finishes, exit 0', async (t) => 
   const url = await waitForListening(child);
   const created = await fetch(url + '/v1/jobs/create', {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...ADMIN_AUTH },
     body: JSON.stringify(restJob(target.url)),
   }).then((r) => r.json());
   await waitFor(() => target.requests.length === 1, { what: 'the job to start' });
@@ -70,7 +72,7 @@ t.test('SIGTERM with a job that outlives the bound: it goes back to be retried, 
   const url = await waitForListening(child);
   const created = await fetch(url + '/v1/jobs/create', {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...ADMIN_AUTH },
     body: JSON.stringify(restJob(target.url)),
   }).then((r) => r.json());
   await waitFor(() => target.requests.length === 1, { what: 'the job to start' });

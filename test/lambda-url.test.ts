@@ -7,7 +7,7 @@ import type { ExecutionRequest, Outcome } from '../src/executors/executor.ts';
 import { createLambdaUrlExecutor, regionOf } from '../src/executors/lambda-url.ts';
 import { startTestService } from './helpers/service.ts';
 import { verifySigV4, type VerifierKeys } from './helpers/sigv4-verifier.ts';
-import { startTarget, type ReceivedRequest } from './helpers/target.ts';
+import { startTarget, type ReceivedRequest, loopbackDispatcher } from './helpers/target.ts';
 
 const keys: VerifierKeys = {
   accessKeyId: 'AKIDSWITCHYARDTEST',
@@ -29,7 +29,7 @@ const functionUrl = await startTarget((request) => {
 });
 t.teardown(() => functionUrl.close());
 
-const executor = createLambdaUrlExecutor({ defaultTimeoutMs: 5_000, region: undefined, credentials: defaultProvider() });
+const executor = createLambdaUrlExecutor({ defaultTimeoutMs: 5_000, region: undefined, credentials: defaultProvider(), dispatcher: loopbackDispatcher() });
 
 function run(overrides: Partial<ExecutionRequest> = {}, execution: Record<string, unknown> = {}): Promise<Outcome> {
   return executor.execute({
@@ -99,7 +99,7 @@ t.test('a changed body, header, date or key is refused', async (t) => {
   t.teardown(() => {
     process.env.AWS_SECRET_ACCESS_KEY = keys.secretAccessKey;
   });
-  const wrongKey = createLambdaUrlExecutor({ defaultTimeoutMs: 5_000, region: 'eu-west-1', credentials: defaultProvider() });
+  const wrongKey = createLambdaUrlExecutor({ defaultTimeoutMs: 5_000, region: 'eu-west-1', credentials: defaultProvider(), dispatcher: loopbackDispatcher() });
   const outcome = await wrongKey.execute({
     jobId: '0190f3c2-7c1e-7000-8000-000000000002', appId: 'test-app', attempt: 1, idempotencyKey: undefined,
     lambdaProxyMessage: { httpMethod: 'GET', path: '/' },

@@ -3,7 +3,7 @@ import t from 'tap';
 import pg from 'pg';
 import { createTestDatabase } from './helpers/database.ts';
 import { startChild, waitForListening } from './helpers/child.ts';
-import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
+import { ADMIN_AUTH, ADMIN_KEY, INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTarget } from './helpers/target.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -16,6 +16,8 @@ const childEnv = (extra: Record<string, string> = {}) => ({
   DATABASE_URL: database.connectionString,
   PORT: '0',
   INTERNAL_JWT_TOKEN: INTERNAL_TOKEN,
+  BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
+  ALLOW_PRIVATE_TARGETS: 'true',
   ...extra,
 });
 
@@ -98,8 +100,12 @@ t.test('the embedded default: starts without DATABASE_URL, and a second start re
   await waitFor(() => first.output().includes('switchyard: database '), { what: 'the database line' });
   t.match(first.output(), new RegExp(`database postgres://127\\.0\\.0\\.1:${env.EMBEDDED_PG_PORT}/switchyard \\(embedded, data in ${dataDir}\\)`));
   t.notMatch(first.output(), /password|postgres:\/\/[^@\s]+@/, 'no credentials printed');
+  // No BOOTSTRAP_ADMIN_KEY: the first embedded start makes a development admin key and prints it once.
+  const devKey = /admin key \S+ created for development\. It is shown this once; keep it: (\S+)/.exec(first.output())?.[1];
+  t.ok(devKey, 'the first start prints a development admin key');
+  // The embedded default allows loopback targets (ALLOW_PRIVATE_TARGETS defaults on), so this local target runs.
   const created = await fetch(url + '/v1/jobs/create', {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(restJob(target.url, { idempotencyKey: 'once' })),
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${devKey}` }, body: JSON.stringify(restJob(target.url, { idempotencyKey: 'once' })),
   }).then((r) => r.json());
   await waitFor(() => target.requests.length === 1, { what: 'the job to run' });
   first.process.kill('SIGINT');
@@ -107,8 +113,10 @@ t.test('the embedded default: starts without DATABASE_URL, and a second start re
 
   const second = startChild(env);
   const url2 = await waitForListening(second);
+  t.notMatch(second.output(), devKey!, 'the key is never printed again');
+  t.match(second.output(), /admin key: one exists .*npm run cli -- admin create/);
   const again = await fetch(url2 + '/v1/jobs/create', {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(restJob(target.url, { idempotencyKey: 'once' })),
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${devKey}` }, body: JSON.stringify(restJob(target.url, { idempotencyKey: 'once' })),
   });
   t.equal(again.status, 200, 'the job from the first start is still there');
   t.equal((await again.json()).id, created.id);

@@ -9,7 +9,7 @@ import { createRestApiExecutor } from '../src/executors/rest-api.ts';
 import { SqsJobs } from '../src/jobs/sqs-jobs.ts';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTestSqs } from './helpers/sqs.ts';
-import { startTarget } from './helpers/target.ts';
+import { startTarget, loopbackDispatcher } from './helpers/target.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const sqs = await startTestSqs(t);
@@ -38,7 +38,7 @@ function pollerWith(lane: MessageLane, visibilityTimeoutSeconds: number): SqsJob
     dbLane,
     lane,
     outbox,
-    executors: new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: 10_000 })]),
+    executors: new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: 10_000, dispatcher: loopbackDispatcher() })]),
     log: (message) => logs.push(message),
     visibilityTimeoutSeconds,
   });

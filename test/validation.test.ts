@@ -4,8 +4,8 @@ import { ExecutorRegistry } from '../src/executors/registry.ts';
 import { createRestApiExecutor } from '../src/executors/rest-api.ts';
 import { JobService } from '../src/jobs/job-service.ts';
 import type { DbLane } from '../src/lanes/db-lane.ts';
-import { restJob, startTestService } from './helpers/service.ts';
-import { startTarget } from './helpers/target.ts';
+import { ADMIN_AUTH, restJob, startTestService } from './helpers/service.ts';
+import { startTarget, loopbackDispatcher } from './helpers/target.ts';
 
 const service = await startTestService(t);
 const target = await startTarget();
@@ -78,7 +78,7 @@ t.test('a body that is not JSON, or not sent as JSON, is refused', async (t) => 
   t.equal(broken.body.error, 'invalid_json');
   const empty = await service.post('/v1/jobs/create', '');
   t.equal(empty.status, 400);
-  const form = await fetch(service.url + '/v1/jobs/create', { method: 'POST', body: 'a=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const form = await fetch(service.url + '/v1/jobs/create', { method: 'POST', body: 'a=1', headers: { 'content-type': 'application/x-www-form-urlencoded', ...ADMIN_AUTH } });
   t.equal(form.status, 415);
   t.match(await form.json(), { error: 'unsupported_media_type' });
   const huge = await service.post('/v1/jobs/create', { ...valid(), pad: 'x'.repeat(2 * 1024 * 1024) });
@@ -91,7 +91,7 @@ t.test('execution types that cannot run here are refused, not accepted and lost'
     config: service.config,
     pool: service.pool,
     dbLane: {} as DbLane,
-    executors: new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: 1000 })]),
+    executors: new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: 1000, dispatcher: loopbackDispatcher() })]),
   });
   await t.rejects(restOnly.create(withMessage((m) => (m.execution = { type: 'lambda-invoke', functionName: 'orders' }))), {
     name: 'ValidationError',

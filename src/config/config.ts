@@ -36,6 +36,15 @@ export interface Config {
   retry: RetryDefaults;
   worker: WorkerSettings;
   defaultTimeoutMs: number;
+  /** Admin API key made sure to exist at start (BOOTSTRAP_ADMIN_KEY). */
+  bootstrapAdminKey: string | undefined;
+  /**
+   * Which loopback/private addresses job targets may reach: true (all), false (none), or a list of
+   * CIDR ranges. Cloud metadata addresses are refused whatever this says.
+   */
+  allowPrivateTargets: boolean | string[];
+  /** Per-app token bucket on job creation (per process): tokens per second and bucket size; 0 turns it off. */
+  createRateLimit: { perSecond: number; burst: number };
   aws: {
     sqsQueueUrl: string | undefined;
     sqsRegion: string | undefined;
@@ -128,8 +137,29 @@ function arn(env: Env, name: string): string | undefined {
   return raw;
 }
 
+function privateTargets(env: Env, fallback: boolean): boolean | string[] {
+  const raw = text(env, 'ALLOW_PRIVATE_TARGETS');
+  if (raw === undefined || /^(1|true|yes|on|0|false|no|off)$/i.test(raw)) return flag(env, 'ALLOW_PRIVATE_TARGETS', fallback);
+  const ranges = raw.split(',').map((range) => range.trim()).filter(Boolean);
+  for (const range of ranges) {
+    if (!/^[0-9a-f.:]+\/\d{1,3}$/i.test(range)) {
+      throw new ConfigError('ALLOW_PRIVATE_TARGETS', `must be true, false or a comma-separated list of CIDR ranges, got "${range}"`);
+    }
+  }
+  return ranges;
+}
+
 /** Builds the config from an environment; throws ConfigError naming the first bad variable. */
 export function parseConfig(env: Env): Config {
+  const internalToken = text(env, 'INTERNAL_JWT_TOKEN');
+  if (internalToken === undefined && text(env, 'NODE_ENV') === 'production') {
+    throw new ConfigError('INTERNAL_JWT_TOKEN', 'must be set when NODE_ENV=production: the /internal routes would be open to no one, and the cron entry points would never run');
+  }
+  const bootstrapAdminKey = text(env, 'BOOTSTRAP_ADMIN_KEY');
+  // Keys are stored as a fast hash, which is only safe for keys nobody could guess.
+  if (bootstrapAdminKey !== undefined && bootstrapAdminKey.length < 32) {
+    throw new ConfigError('BOOTSTRAP_ADMIN_KEY', 'must be at least 32 characters of random text (e.g. openssl rand -base64 32)');
+  }
   const retry: RetryDefaults = {
     maxAttempts: integer(env, 'RETRY_MAX_ATTEMPTS', 5, 1, 100),
     baseDelaySeconds: integer(env, 'RETRY_BASE_DELAY_SECONDS', 60, 1, 86_400),
@@ -145,7 +175,7 @@ export function parseConfig(env: Env): Config {
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     dataDir: resolve(text(env, 'DATA_DIR') ?? '.data'),
     embeddedPgPort: integer(env, 'EMBEDDED_PG_PORT', 54_329, 1, 65_535),
-    internalToken: text(env, 'INTERNAL_JWT_TOKEN'),
+    internalToken,
     runWorkers: flag(env, 'RUN_WORKERS', true),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0, 900_000),
     retry,
@@ -155,6 +185,13 @@ export function parseConfig(env: Env): Config {
       pollingIntervalSeconds: decimal(env, 'WORKER_POLLING_INTERVAL_SECONDS', 0.5, 0.5, 60),
     },
     defaultTimeoutMs: integer(env, 'DEFAULT_TIMEOUT_MS', 30_000, 100, 900_000),
+    bootstrapAdminKey,
+    // On the embedded default everything runs on one machine, and local targets are the point.
+    allowPrivateTargets: privateTargets(env, url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']) === undefined),
+    createRateLimit: {
+      perSecond: decimal(env, 'CREATE_RATE_LIMIT_PER_SECOND', 50, 0, 100_000),
+      burst: integer(env, 'CREATE_RATE_LIMIT_BURST', 100, 1, 1_000_000),
+    },
     aws: {
       sqsQueueUrl: fifoQueueUrl(env, 'AWS_SQS_QUEUE_URL'),
       sqsRegion: text(env, 'AWS_SQS_REGION'),

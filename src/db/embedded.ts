@@ -101,3 +101,18 @@ function openPathForServerUser(dataDir: string, log: (message: string) => void):
     if (dirname(dir) === dir) break;
   }
 }
+
+/**
+ * The connection string of an embedded server another process (a running Switchyard) already runs
+ * on `dataDir`, or undefined. Tools such as the CLI use it instead of starting a second server,
+ * which would stop the running one.
+ */
+export function runningEmbeddedPostgres(dataDir: string, database = 'switchyard'): string | undefined {
+  const pidFile = join(dataDir, 'pg', 'postmaster.pid');
+  const passwordFile = join(dataDir, 'pg-password');
+  if (!existsSync(pidFile) || !existsSync(passwordFile)) return undefined;
+  const [pid, , , port] = readFileSync(pidFile, 'utf8').split('\n');
+  if (!isAlive(Number(pid)) || !/^\d+$/.test(port ?? '')) return undefined;
+  const password = readFileSync(passwordFile, 'utf8').trim();
+  return `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+}

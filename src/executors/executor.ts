@@ -10,6 +10,8 @@ export interface ExecutionRequest {
   idempotencyKey: string | undefined;
   lambdaProxyMessage: LambdaProxyMessage;
   execution: Execution;
+  /** The app's signing secrets (current, then next while rotating); requests are signed with each. */
+  signingSecrets?: string[];
   /** Aborted when the lane gives up on this attempt (shutdown, expiry): stop and report retry. */
   signal: AbortSignal;
 }

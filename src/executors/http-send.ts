@@ -5,14 +5,18 @@
 // 1,378 µs of CPU per executed job with ky and 510 µs with `request`: fetch's WHATWG layer
 // (Request/Response objects, web streams, signal plumbing) was most of the executor's cost
 // (docs/performance.md).
-import { Agent, errors, request } from 'undici';
+import { errors, request, type Dispatcher } from 'undici';
 import type { Outcome } from './executor.ts';
 import { outcomeForStatus, readExcerpt } from './http-outcome.ts';
 import type { HttpRequestSpec } from './proxy-request.ts';
+import { findRefusal } from './ssrf-guard.ts';
 
-// One pool per target origin, its sockets kept open between jobs: a connection per request would
-// cost a TCP handshake each, and the target a socket in TIME_WAIT each.
-const dispatcher = new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
+/**
+ * Keep-alive settings for the executors' dispatcher: one pool per target origin, its sockets kept
+ * open between jobs, since a connection per request would cost a TCP handshake each and leave the
+ * target a socket in TIME_WAIT each.
+ */
+export const KEEP_ALIVE = { keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 };
 
 function flatHeaders(headers: Headers): string[] {
   const flat: string[] = [];
@@ -30,7 +34,13 @@ function describeNetworkError(error: unknown): string {
   return (error as Error).message;
 }
 
-export async function sendHttp(spec: HttpRequestSpec, timeoutMs: number, signal: AbortSignal): Promise<Outcome> {
+/**
+ * Sends one request through `dispatcher` (the SSRF guard's) and classifies what came back.
+ * Redirects are not followed: the job names its target, and a redirect could point anywhere (a
+ * private address, a host that should not see the signature or credentials), so a 3xx fails the
+ * attempt and says so.
+ */
+export async function sendHttp(spec: HttpRequestSpec, timeoutMs: number, signal: AbortSignal, dispatcher: Dispatcher): Promise<Outcome> {
   const started = performance.now();
   // One timer per attempt, cleared when it ends. AbortSignal.timeout() would keep each signal (and
   // its AbortSignal.any() composite) alive for the whole timeout after the request is done: at
@@ -57,9 +67,15 @@ export async function sendHttp(spec: HttpRequestSpec, timeoutMs: number, signal:
       bodyTimeout: timeoutMs,
     });
     const excerpt = await readExcerpt(response.body);
-    return outcomeForStatus({ status: response.statusCode, durationMs: Math.round(performance.now() - started), ...excerpt });
+    const summary = { status: response.statusCode, durationMs: Math.round(performance.now() - started), ...excerpt };
+    if (summary.status >= 300 && summary.status < 400) {
+      return { kind: 'fail', reason: `HTTP ${summary.status}: redirects are not followed; point the job at the final URL`, response: summary };
+    }
+    return outcomeForStatus(summary);
   } catch (error) {
     const durationMs = Math.round(performance.now() - started);
+    const refusal = findRefusal(error);
+    if (refusal) return { kind: 'fail', reason: refusal.message };
     if (timedOut || error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError) {
       return { kind: 'retry', reason: `timed out after ${timeoutMs} ms` };
     }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { LambdaUrlExecution } from '../jobs/message-schema.ts';
 import type { ExecutionRequest, Executor, Outcome } from './executor.ts';
 import { buildProxyRequest, type HttpRequestSpec } from './proxy-request.ts';
+import type { Dispatcher } from 'undici';
 import { sendHttp } from './http-send.ts';
 import { jobHeaders } from './rest-api.ts';
 
@@ -18,6 +19,8 @@ export interface LambdaUrlOptions {
   region: string | undefined;
   /** The AWS default provider chain in the server; tests may pass their own. */
   credentials: () => Promise<Credentials>;
+  /** The SSRF guard's dispatcher (createGuardedDispatcher), shared with rest-api. */
+  dispatcher: Dispatcher;
 }
 
 // https://<url-id>.lambda-url.<region>.on.aws/
@@ -86,7 +89,7 @@ export function createLambdaUrlExecutor(options: LambdaUrlOptions): Executor {
       }
       const spec = buildProxyRequest(execution.functionUrl, request.lambdaProxyMessage, jobHeaders(request));
       const signed = await signLambdaUrlRequest(spec, region, credentials);
-      return sendHttp(signed, execution.timeoutMs ?? options.defaultTimeoutMs, request.signal);
+      return sendHttp(signed, execution.timeoutMs ?? options.defaultTimeoutMs, request.signal, options.dispatcher);
     },
   };
 }

@@ -2,6 +2,7 @@
 // executor here is refused at create time, so no job is accepted that nothing could run.
 import type { ExecutionType } from '../jobs/message-schema.ts';
 import type { Executor, ExecutionRequest, Outcome } from './executor.ts';
+import { redactOutcome, secretValuesOf } from './redact.ts';
 
 export class ExecutorRegistry {
   readonly #executors = new Map<ExecutionType, Executor>();
@@ -17,11 +18,14 @@ export class ExecutorRegistry {
   async execute(request: ExecutionRequest): Promise<Outcome> {
     const executor = this.#executors.get(request.execution.type);
     if (!executor) return { kind: 'fail', reason: `no executor for execution type ${request.execution.type}` };
+    let outcome: Outcome;
     try {
-      return await executor.execute(request);
+      outcome = await executor.execute(request);
     } catch (error) {
       // An executor bug must not take the lane down with it; the attempt is counted and retried.
-      return { kind: 'retry', reason: `executor error: ${(error as Error).message}` };
+      outcome = { kind: 'retry', reason: `executor error: ${(error as Error).message}` };
     }
+    // Every outcome is recorded and may be logged: no executor can leak what the request carried.
+    return redactOutcome(outcome, secretValuesOf(request));
   }
 }

@@ -1,11 +1,16 @@
-// rest-api: the proxy message as a plain HTTP request to `baseUrl`, through undici (see http-send.ts).
-import { sendHttp } from './http-send.ts';
+// rest-api: the proxy message as a plain HTTP request to `baseUrl`, signed for the receiver, sent
+// through the SSRF guard's dispatcher (see http-send.ts).
+import type { Dispatcher } from 'undici';
 import type { RestApiExecution } from '../jobs/message-schema.ts';
+import { SIGNATURE_HEADER, signRequest } from '../signature.ts';
 import type { ExecutionRequest, Executor } from './executor.ts';
+import { sendHttp } from './http-send.ts';
 import { buildProxyRequest } from './proxy-request.ts';
 
 export interface RestApiOptions {
   defaultTimeoutMs: number;
+  /** The SSRF guard's dispatcher (createGuardedDispatcher); every connection goes through it. */
+  dispatcher: Dispatcher;
 }
 
 /** Headers the target can use to recognise a job and an attempt, and to make its own work idempotent. */
@@ -27,7 +32,10 @@ export function createRestApiExecutor(options: RestApiOptions): Executor {
         ...execution.headers,
         ...jobHeaders(request),
       });
-      return sendHttp(spec, execution.timeoutMs ?? options.defaultTimeoutMs, request.signal);
+      if (request.signingSecrets?.length) {
+        spec.headers.set(SIGNATURE_HEADER, signRequest({ method: spec.method, url: spec.url.href, body: spec.body }, request.signingSecrets));
+      }
+      return sendHttp(spec, execution.timeoutMs ?? options.defaultTimeoutMs, request.signal, options.dispatcher);
     },
   };
 }

@@ -1,11 +1,14 @@
 // The Koa app: routes, auth, body limits, error mapping. No job logic lives here.
 import Koa from 'koa';
 import { Router } from '@koa/router';
+import type { AppKeys } from '../apps/app-keys.ts';
 import type { JobAdmin } from '../jobs/job-admin.ts';
 import type { JobIntake } from '../jobs/job-intake.ts';
 import type { JobService } from '../jobs/job-service.ts';
 import type { SqsJobs } from '../jobs/sqs-jobs.ts';
-import { errorMiddleware } from './errors.ts';
+import { requireApiKey } from './app-auth.ts';
+import { errorMiddleware, HttpError } from './errors.ts';
+import { createRateLimit } from './rate-limit.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { jobAdminRoutes } from './routes/job-admin.ts';
@@ -21,14 +24,46 @@ export interface AppOptions {
   /** The SQS side, when a queue is configured. */
   sqsJobs?: SqsJobs;
   internalToken: string | undefined;
+  appKeys: AppKeys;
+  createRateLimit: { perSecond: number; burst: number };
   bodyLimitBytes?: number;
   log?: (message: string) => void;
+}
+
+export const MAX_URL_LENGTH = 4096;
+const CREATE_PATHS = new Set(['/v1/jobs/create', '/v1/jobs/batch', '/v1/jobs/callback-http']);
+const PUBLIC_PATHS = new Set(['/healthz', '/openapi.json']);
+
+function routedPath(path: string): string {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {}
+  return decoded.toLowerCase().replace(/\/+$/, '');
 }
 
 export function createApp(options: AppOptions): Koa {
   const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
   const app = new Koa();
   app.use(errorMiddleware(options.log ?? console.error));
+  // Header sizes are bounded by the HTTP server (maxHeaderSize, 431); the URL gets its own bound.
+  app.use(async (ctx, next) => {
+    if (ctx.url.length > MAX_URL_LENGTH) throw new HttpError(414, 'uri_too_long', `the URL may be at most ${MAX_URL_LENGTH} characters`);
+    await next();
+  });
+  const apiKey = requireApiKey(options.appKeys);
+  const rateLimit = createRateLimit(options.createRateLimit);
+  // Deny by default: every path but the public ones and /internal (which checks its own token) needs
+  // an API key. Judged on the path as the router matches it (case-insensitive, percent-decoded,
+  // trailing slash ignored), so /V1/jobs/create or /%761/jobs cannot slip past.
+  app.use(async (ctx, next) => {
+    const path = routedPath(ctx.path);
+    if (PUBLIC_PATHS.has(path) || path.startsWith('/internal/')) return next();
+    await apiKey(ctx, async () => {
+      if (ctx.method === 'POST' && CREATE_PATHS.has(path)) await rateLimit(ctx, next);
+      else await next();
+    });
+  });
 
   const health = new Router();
   health.get('/healthz', async (ctx) => {

@@ -1,14 +1,29 @@
 // Authentication for /internal routes: `Authorization: Bearer <INTERNAL_JWT_TOKEN>`, compared in
-// constant time. Both sides are hashed first so that neither the content nor the length of the
-// token leaks through timing.
+// constant time (both sides hashed first, so neither the content nor the length of the token leaks
+// through timing), or `Bearer <JWT>`: HS256, signed with INTERNAL_JWT_TOKEN, carrying `exp`, so a
+// scheduler can send short-lived tokens instead of the secret itself.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { jwtVerify } from 'jose';
 import type { Context, Next } from 'koa';
 import { HttpError } from './errors.ts';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+
+async function isValidJwt(candidate: string, key: Uint8Array): Promise<boolean> {
+  if (!JWT_SHAPE.test(candidate)) return false;
+  try {
+    await jwtVerify(candidate, key, { algorithms: ['HS256'], requiredClaims: ['exp'] });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function requireInternalToken(token: string | undefined) {
   const expected = token === undefined ? undefined : digest(token);
+  const jwtKey = token === undefined ? undefined : new TextEncoder().encode(token);
   return async (ctx: Context, next: Next): Promise<void> => {
     const header = ctx.get('authorization');
     const match = /^Bearer\s+(.+)$/i.exec(header);
@@ -16,7 +31,10 @@ export function requireInternalToken(token: string | undefined) {
     if (expected === undefined) {
       throw new HttpError(401, 'unauthorized', 'internal routes are disabled: INTERNAL_JWT_TOKEN is not set', challenge);
     }
-    if (!match || !timingSafeEqual(digest(match[1]!.trim()), expected)) {
+    const candidate = match?.[1]!.trim();
+    const valid = candidate !== undefined
+      && (timingSafeEqual(digest(candidate), expected) || await isValidJwt(candidate, jwtKey!));
+    if (!valid) {
       throw new HttpError(401, 'unauthorized', 'a valid internal bearer token is required', challenge);
     }
     await next();

@@ -74,7 +74,10 @@ export const openApiDocument = {
   jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
   components: {
     schemas: components,
-    securitySchemes: { internalToken: { type: 'http', scheme: 'bearer', description: 'INTERNAL_JWT_TOKEN' } },
+    securitySchemes: {
+      internalToken: { type: 'http', scheme: 'bearer', description: 'INTERNAL_JWT_TOKEN, or an HS256 JWT signed with it and carrying exp' },
+      apiKey: { type: 'http', scheme: 'bearer', description: 'An app API key (acts on its own app\'s jobs) or an admin key (acts on all)' },
+    },
   },
   paths: {
     '/healthz': {
@@ -144,3 +147,15 @@ export const openApiDocument = {
     },
   },
 };
+
+// Every /v1 route needs an API key; an app key that names another app is refused; creation is rate-limited per app.
+const CREATE_ROUTES = new Set(['/v1/jobs/create', '/v1/jobs/batch', '/v1/jobs/callback-http']);
+for (const [path, operations] of Object.entries(openApiDocument.paths) as [string, Record<string, { security?: unknown; responses: Record<number, unknown> }>][]) {
+  if (!path.startsWith('/v1/')) continue;
+  for (const operation of Object.values(operations)) {
+    operation.security = [{ apiKey: [] }];
+    operation.responses[401] = json('Error', 'No API key, or one that is unknown or revoked.');
+    operation.responses[403] = json('Error', 'The API key belongs to another app than the one named.');
+    if (CREATE_ROUTES.has(path)) operation.responses[429] = json('Error', 'The app is over its creation rate; Retry-After says when to try again.');
+  }
+}

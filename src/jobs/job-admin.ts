@@ -50,9 +50,10 @@ export class JobAdmin {
     this.#dbLane = deps.dbLane;
   }
 
-  async get(id: string): Promise<JobView> {
+  /** `appId` limits the lookup to one app's jobs: another app's job is not found. */
+  async get(id: string, appId?: string): Promise<JobView> {
     const row = UUID.test(id) ? await repo.findJob(this.#pool, id) : undefined;
-    if (!row) throw new JobNotFoundError(id);
+    if (!row || (appId !== undefined && row.app_id !== appId)) throw new JobNotFoundError(id);
     return toJobView(row);
   }
 
@@ -71,7 +72,7 @@ export class JobAdmin {
    * Runs a failed or dead-lettered job again, now, with a fresh set of attempts (attempts restarts
    * at 0 and max_attempts more are allowed). It joins the back of its message group.
    */
-  async retry(id: string): Promise<JobView> {
+  async retry(id: string, appId?: string): Promise<JobView> {
     return this.#act(id, 'retry', RETRYABLE, async (client, row) => {
       const retried = await admin.markRetried(client, id);
       await this.#dbLane.requeue(client, {
@@ -81,23 +82,23 @@ export class JobAdmin {
         ...laneSettings(this.#config, row.execution_config, { maxAttempts: row.max_attempts, ...row.retry_policy }),
       });
       return retried;
-    });
+    }, appId);
   }
 
   /** Gives up on a job that has not succeeded: it will not run again unless retried by hand. */
-  async deadLetter(id: string): Promise<JobView> {
+  async deadLetter(id: string, appId?: string): Promise<JobView> {
     return this.#act(id, 'dead-letter', DEAD_LETTERABLE, async (client, row) => {
       await this.#dbLane.discard(client, { id, groupId: row.message_group_id });
       return admin.markEndedByHand(client, id, 'dead_lettered', 'dead-lettered by hand before it failed');
-    });
+    }, appId);
   }
 
   /** Stops a job that has not started (or is waiting for its next attempt); its group moves on. */
-  async cancel(id: string): Promise<JobView> {
+  async cancel(id: string, appId?: string): Promise<JobView> {
     return this.#act(id, 'cancel', CANCELLABLE, async (client, row) => {
       await this.#dbLane.discard(client, { id, groupId: row.message_group_id });
       return admin.markEndedByHand(client, id, 'cancelled', null);
-    });
+    }, appId);
   }
 
   async #act(
@@ -105,11 +106,12 @@ export class JobAdmin {
     action: string,
     allowed: repo.JobStatus[],
     change: (client: PoolClient, row: repo.JobRow) => Promise<repo.JobRow>,
+    appId: string | undefined,
   ): Promise<JobView> {
     if (!UUID.test(id)) throw new JobNotFoundError(id);
     const row = await inTransaction(this.#pool, async (client) => {
       const current = await admin.lockJob(client, id);
-      if (!current) throw new JobNotFoundError(id);
+      if (!current || (appId !== undefined && current.app_id !== appId)) throw new JobNotFoundError(id);
       if (!allowed.includes(current.status)) throw new InvalidStateError(id, current.status, action);
       return change(client, current);
     });

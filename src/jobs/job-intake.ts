@@ -11,6 +11,7 @@ import { ValidationError } from './errors.ts';
 import type { CreatedJob } from './job-service.ts';
 import { assertExecutable, prepareDbJob, type PreparedJob } from './job-preparation.ts';
 import { CreateJobRequest, LambdaProxyMessage } from './message-schema.ts';
+import { assertTargetsAllowed } from './target-check.ts';
 import { parseOrThrow } from './validation.ts';
 
 export const MAX_BATCH_SIZE = 1000;
@@ -72,6 +73,7 @@ export class JobIntake {
       }
     });
     if (problems.length) throw new ValidationError(problems);
+    await assertTargetsAllowed(jobs.map((job, index) => ({ execution: job.message.execution, prefix: `jobs.${index}.` })), this.#policy());
     return this.#store(prepared);
   }
 
@@ -79,8 +81,16 @@ export class JobIntake {
   async createCallbackHttp(input: unknown): Promise<CreatedJob> {
     const legacy = parseOrThrow(CallbackHttpRequest, input);
     const request = parseOrThrow(CreateJobRequest, toCreateRequest(legacy));
+    await assertTargetsAllowed([{ execution: request.message.execution }], this.#policy()).catch((error) => {
+      // The legacy body names the target as `url`.
+      throw error instanceof ValidationError ? ValidationError.field('url', error.problems[0]!.message) : error;
+    });
     const [created] = await this.#store([this.#prepare(request, input)]);
     return created!;
+  }
+
+  #policy() {
+    return { allowPrivate: this.#config.allowPrivateTargets };
   }
 
   #prepare(request: CreateJobRequest, legacyPayload: unknown): PreparedJob {

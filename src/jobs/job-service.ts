@@ -15,6 +15,7 @@ import { hasAttemptsLeft, resolveRetryPolicy } from './retry-policy.ts';
 import type { SqsJobs } from './sqs-jobs.ts';
 import { setScheduleArn } from './schedule-repository.ts';
 import { processScheduledMessage, type ScheduledMessageResult } from './scheduled-messages.ts';
+import { assertTargetsAllowed } from './target-check.ts';
 import { parseOrThrow } from './validation.ts';
 
 export interface CreatedJob {
@@ -49,6 +50,8 @@ export interface JobServiceDeps {
   scheduler?: JobScheduler;
   /** Told about every dead-lettered job; silent when not given. */
   notifier?: DeadLetterNotifier;
+  /** The signing secrets of each app whose jobs are about to run (see AppKeys.signingSecrets). */
+  signingSecrets?: (appIds: string[]) => Promise<Map<string, string[]>>;
   log?: (message: string) => void;
 }
 
@@ -61,10 +64,12 @@ export class JobService {
   readonly #scheduler: JobScheduler;
   readonly #notifier: DeadLetterNotifier;
   readonly #log: (message: string) => void;
+  readonly #signingSecrets: (appIds: string[]) => Promise<Map<string, string[]>>;
 
   constructor(deps: JobServiceDeps) {
     this.#scheduler = deps.scheduler ?? createEmbeddedScheduler(deps.dbLane);
     this.#notifier = deps.notifier ?? silentNotifier;
+    this.#signingSecrets = deps.signingSecrets ?? (async () => new Map());
     this.#config = deps.config;
     this.#pool = deps.pool;
     this.#dbLane = deps.dbLane;
@@ -77,6 +82,7 @@ export class JobService {
   async create(input: unknown): Promise<CreatedJob> {
     const request = parseOrThrow(CreateJobRequest, input);
     this.#assertRunnable(request.mode, request.message.execution);
+    await assertTargetsAllowed([{ execution: request.message.execution }], { allowPrivate: this.#config.allowPrivateTargets });
     if (request.mode !== 'db') return this.#sqsJobs!.create(request, resolveRetryPolicy(this.#config.retry, request.retry));
     const { row, lane } = prepareDbJob(this.#config, request);
     const execution = request.message.execution;
@@ -121,6 +127,7 @@ export class JobService {
     const runnable = new Set(rows.map((row) => row.id));
     const released = jobs.filter((job) => !runnable.has(job.id));
     counts.skipped = released.length;
+    const secrets = rows.length ? await this.#signingSecrets(rows.map((row) => row.app_id)) : new Map<string, string[]>();
 
     const results = await Promise.all(rows.map(async (row) => {
       const job = byId.get(row.id)!;
@@ -133,6 +140,7 @@ export class JobService {
           idempotencyKey: row.idempotency_key ?? undefined,
           lambdaProxyMessage: row.lambda_proxy_message,
           execution: row.execution_config,
+          signingSecrets: secrets.get(row.app_id),
           signal: job.signal,
         });
       return { job, row, outcome, status: attemptStatus(outcome, job.attempt, row.max_attempts) };

@@ -63,8 +63,14 @@ export const ScheduleExecution = z
 
 export const Execution = z.discriminatedUnion('type', [RestApiExecution, LambdaUrlExecution, LambdaInvokeExecution, ScheduleExecution]);
 
+/** SQS's message size limit: a message must fit the SQS lane whichever lane it takes. */
+export const MAX_LAMBDA_PROXY_MESSAGE_BYTES = 256 * 1024;
+
 export const Message = z.strictObject({
-  lambdaProxyMessage: LambdaProxyMessage,
+  lambdaProxyMessage: LambdaProxyMessage.refine(
+    (message) => Buffer.byteLength(JSON.stringify(message)) <= MAX_LAMBDA_PROXY_MESSAGE_BYTES,
+    `must be at most ${MAX_LAMBDA_PROXY_MESSAGE_BYTES} bytes as JSON (256 KiB, the SQS message limit)`,
+  ),
   execution: Execution,
   metadata: z.record(z.string(), z.unknown()).optional(),
 });

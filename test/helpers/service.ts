@@ -7,6 +7,9 @@ import { createTestDatabase, type TestDatabase } from './database.ts';
 import { waitFor } from './wait.ts';
 
 export const INTERNAL_TOKEN = 'test-internal-token';
+/** The admin API key every test service has (BOOTSTRAP_ADMIN_KEY); `post` and `get` send it unless told otherwise. */
+export const ADMIN_KEY = 'sy_admin_test-key-0123456789abcdefghijklmnopqrstuvwxyz';
+export const ADMIN_AUTH = { authorization: `Bearer ${ADMIN_KEY}` };
 
 export interface TestService extends Switchyard {
   config: Config;
@@ -22,12 +25,21 @@ export function testConfig(connectionString: string, env: Record<string, string>
     DATABASE_URL: connectionString,
     PORT: '0',
     INTERNAL_JWT_TOKEN: INTERNAL_TOKEN,
+    BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
+    // Test targets listen on loopback; the SSRF tests turn this off or narrow it.
+    ALLOW_PRIVATE_TARGETS: 'true',
     SHUTDOWN_TIMEOUT_MS: '5000',
     ...env,
   });
 }
 
-async function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+/**
+ * Sends the admin key unless `headers` gives another authorization; `authorization: ''` sends none.
+ * Paths outside /v1 get none by default, so /internal routes see exactly what the test sends.
+ */
+async function request(base: string, method: string, path: string, body?: unknown, given: Record<string, string> = {}) {
+  const headers: Record<string, string> = { ...(path.startsWith('/v1') ? ADMIN_AUTH : {}), ...given };
+  if (headers.authorization === '') delete headers.authorization;
   const response = await fetch(base + path, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },

@@ -2,6 +2,9 @@
 // the test's responder says.
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Dispatcher } from 'undici';
+import { KEEP_ALIVE } from '../../src/executors/http-send.ts';
+import { createGuardedDispatcher } from '../../src/executors/ssrf-guard.ts';
 
 export interface ReceivedRequest {
   method: string;
@@ -63,4 +66,9 @@ export async function startTarget(responder: Responder = () => ({ status: 200, b
       server.close(() => resolve());
     }),
   };
+}
+
+/** The executors' real dispatcher, with loopback allowed so tests can reach their local targets. */
+export function loopbackDispatcher(): Dispatcher {
+  return createGuardedDispatcher({ allowPrivate: true }, KEEP_ALIVE);
 }

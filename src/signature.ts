@@ -1,0 +1,81 @@
+// Signed outgoing requests, so a receiver can tell a call from Switchyard from a forgery. This file
+// is the package's public entry for receivers (`import { verifySignature } from 'switchyard/signature'`)
+// and what the rest-api executor signs with; it depends on nothing but node:crypto.
+//
+// Header:  Switchyard-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>]
+// Signed:  HMAC-SHA256(secret, "<t>\n<METHOD>\n<full URL>\n<hex SHA-256 of the body bytes>")
+// While an app's secret is being rotated the header carries one v1 per secret (current, then next),
+// so a receiver configured with either the old or the new secret accepts it; the receiver may
+// likewise pass both while it switches.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+
+export const SIGNATURE_HEADER = 'Switchyard-Signature';
+/** Five minutes: long enough for clock skew and a slow network, short enough to limit replays. */
+export const DEFAULT_TOLERANCE_SECONDS = 300;
+
+export interface SignedRequest {
+  method: string;
+  /** The full URL as Switchyard called it: scheme, host, path and query. */
+  url: string;
+  /** The raw body bytes (not a re-serialised object); empty or undefined for none. */
+  body?: Uint8Array | string | undefined;
+}
+
+function payload(timestamp: number, request: SignedRequest): string {
+  const bodyHash = createHash('sha256').update(request.body ?? '').digest('hex');
+  return `${timestamp}\n${request.method.toUpperCase()}\n${request.url}\n${bodyHash}`;
+}
+
+function hmac(secret: string, text: string): string {
+  return createHmac('sha256', secret).update(text).digest('hex');
+}
+
+/** The header value for a request, signed with each secret given (current first). */
+export function signRequest(request: SignedRequest, secrets: string[], now: Date = new Date()): string {
+  if (secrets.length === 0) throw new Error('signRequest needs at least one secret');
+  const timestamp = Math.floor(now.getTime() / 1000);
+  const text = payload(timestamp, request);
+  return [`t=${timestamp}`, ...secrets.map((secret) => `v1=${hmac(secret, text)}`)].join(',');
+}
+
+export type VerifyResult =
+  | { ok: true; timestamp: number }
+  | { ok: false; reason: 'missing' | 'malformed' | 'stale' | 'mismatch' };
+
+export interface VerifyOptions {
+  /** One secret, or the old and new during a rotation. */
+  secret: string | string[];
+  /** How far the signed time may be from now, either way. */
+  toleranceSeconds?: number;
+  now?: Date;
+}
+
+/**
+ * Checks a Switchyard-Signature header against the request the receiver got. Rejects a missing or
+ * malformed header, a timestamp outside the tolerance (a replay), and a signature no secret makes.
+ */
+export function verifySignature(header: string | string[] | undefined | null, request: SignedRequest, options: VerifyOptions): VerifyResult {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return { ok: false, reason: 'missing' };
+  let timestamp: number | undefined;
+  const signatures: string[] = [];
+  for (const part of value.split(',')) {
+    const [key, item] = part.trim().split('=', 2);
+    if (key === 't' && item && /^\d{1,12}$/.test(item)) timestamp = Number(item);
+    else if (key === 'v1' && item && /^[0-9a-f]{64}$/.test(item)) signatures.push(item);
+  }
+  if (timestamp === undefined || signatures.length === 0) return { ok: false, reason: 'malformed' };
+  const tolerance = options.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
+  const now = Math.floor((options.now ?? new Date()).getTime() / 1000);
+  if (Math.abs(now - timestamp) > tolerance) return { ok: false, reason: 'stale' };
+
+  const text = payload(timestamp, request);
+  const secrets = Array.isArray(options.secret) ? options.secret : [options.secret];
+  for (const secret of secrets) {
+    const expected = Buffer.from(hmac(secret, text), 'hex');
+    for (const signature of signatures) {
+      if (timingSafeEqual(expected, Buffer.from(signature, 'hex'))) return { ok: true, timestamp };
+    }
+  }
+  return { ok: false, reason: 'mismatch' };
+}
