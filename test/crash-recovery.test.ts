@@ -2,8 +2,8 @@
 import t from 'tap';
 import pg from 'pg';
 import { createTestDatabase } from './helpers/database.ts';
-import { startChild, waitForListening } from './helpers/child.ts';
-import { ADMIN_AUTH, ADMIN_KEY, INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
+import { childEnv as childEnvFor, createOn, startChild, waitForListening } from './helpers/child.ts';
+import { restJob, startTestService } from './helpers/service.ts';
 import { startTarget } from './helpers/target.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -12,14 +12,7 @@ t.teardown(() => database.close());
 const sql = new pg.Pool({ connectionString: database.connectionString, max: 2 });
 t.teardown(() => sql.end());
 const jobStatus = async (id: string) => (await sql.query('SELECT status, attempts, last_error FROM jobs WHERE id = $1', [id])).rows[0];
-const childEnv = (extra: Record<string, string> = {}) => ({
-  DATABASE_URL: database.connectionString,
-  PORT: '0',
-  INTERNAL_JWT_TOKEN: INTERNAL_TOKEN,
-  BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
-  ALLOW_PRIVATE_TARGETS: 'true',
-  ...extra,
-});
+const childEnv = (extra: Record<string, string> = {}) => childEnvFor(database.connectionString, extra);
 
 t.test('a job whose worker was killed (kill -9) runs again within about a minute', async (t) => {
   let calls = 0;
@@ -27,11 +20,7 @@ t.test('a job whose worker was killed (kill -9) runs again within about a minute
   t.teardown(() => target.close());
   const child = startChild(childEnv());
   const url = await waitForListening(child);
-  const created = await fetch(url + '/v1/jobs/create', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...ADMIN_AUTH },
-    body: JSON.stringify(restJob(target.url, { execution: { timeoutMs: 2000 } })),
-  }).then((r) => r.json());
+  const created = await createOn(url, restJob(target.url, { execution: { timeoutMs: 2000 } }));
   await waitFor(() => target.requests.length === 1, { what: 'the first attempt to reach the target' });
   t.equal((await jobStatus(created.id)).status, 'running');
   child.process.kill('SIGKILL');
@@ -52,11 +41,7 @@ t.test('SIGTERM: no new claims, the running job finishes, exit 0', async (t) => 
   t.teardown(() => target.close());
   const child = startChild(childEnv({ SHUTDOWN_TIMEOUT_MS: '10000' }));
   const url = await waitForListening(child);
-  const created = await fetch(url + '/v1/jobs/create', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...ADMIN_AUTH },
-    body: JSON.stringify(restJob(target.url)),
-  }).then((r) => r.json());
+  const created = await createOn(url, restJob(target.url));
   await waitFor(() => target.requests.length === 1, { what: 'the job to start' });
   child.process.kill('SIGTERM');
   const exit = await child.exited;
@@ -70,11 +55,7 @@ t.test('SIGTERM with a job that outlives the bound: it goes back to be retried, 
   t.teardown(() => target.close());
   const child = startChild(childEnv({ SHUTDOWN_TIMEOUT_MS: '1000' }));
   const url = await waitForListening(child);
-  const created = await fetch(url + '/v1/jobs/create', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...ADMIN_AUTH },
-    body: JSON.stringify(restJob(target.url)),
-  }).then((r) => r.json());
+  const created = await createOn(url, restJob(target.url));
   await waitFor(() => target.requests.length === 1, { what: 'the job to start' });
   const stopAt = Date.now();
   child.process.kill('SIGTERM');

@@ -2,8 +2,8 @@
 import t from 'tap';
 import pg from 'pg';
 import { createTestDatabase } from './helpers/database.ts';
-import { startChild, waitForListening } from './helpers/child.ts';
-import { ADMIN_AUTH, ADMIN_KEY, INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
+import { childEnv as childEnvFor, createOn, startChild, waitForListening } from './helpers/child.ts';
+import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTarget } from './helpers/target.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -12,14 +12,7 @@ t.teardown(() => database.close());
 const sql = new pg.Pool({ connectionString: database.connectionString, max: 2 });
 t.teardown(() => sql.end());
 const jobStatus = async (id: string) => (await sql.query('SELECT status, attempts, last_error FROM jobs WHERE id = $1', [id])).rows[0];
-const childEnv = (extra: Record<string, string> = {}) => ({
-  DATABASE_URL: database.connectionString,
-  PORT: '0',
-  INTERNAL_JWT_TOKEN: INTERNAL_TOKEN,
-  BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
-  ALLOW_PRIVATE_TARGETS: 'true',
-  ...extra,
-});
+const childEnv = (extra: Record<string, string> = {}) => childEnvFor(database.connectionString, extra);
 
 t.test('jobs created while no worker runs still run after a restart', async (t) => {
   const target = await startTarget();

@@ -67,6 +67,21 @@ function toLaneJob(job: Job<unknown>): LaneJob {
 
 const queueOf = (groupId: string | null) => (groupId === null ? STANDARD_QUEUE : ORDERED_QUEUE);
 
+/** A lane job as pg-boss takes it: the group is the singletonKey, the retry policy is pg-boss's native backoff. */
+function toPgBossJob(job: LaneSend) {
+  return {
+    id: job.id,
+    data: job.attemptOffset ? { attemptOffset: job.attemptOffset } : {},
+    singletonKey: job.groupId,
+    startAfter: job.startAfter,
+    expireInSeconds: job.expireInSeconds,
+    retryLimit: job.retry.retryLimit,
+    retryDelay: job.retry.retryDelay,
+    retryBackoff: true,
+    retryDelayMax: job.retry.retryDelayMax,
+  };
+}
+
 const attemptOf = (job: LaneJob) => ({ id: job.id, retryCount: job.retryCount });
 
 export class DbLane {
@@ -108,17 +123,8 @@ export class DbLane {
   /** Adds the job inside the caller's transaction: it exists exactly when the caller commits. */
   async send(client: SqlClient, job: LaneSend): Promise<void> {
     const queue = job.groupId === undefined ? STANDARD_QUEUE : ORDERED_QUEUE;
-    const id = await this.#boss.send(queue, job.attemptOffset ? { attemptOffset: job.attemptOffset } : {}, {
-      id: job.id,
-      db: asDatabase(client),
-      singletonKey: job.groupId,
-      startAfter: job.startAfter,
-      expireInSeconds: job.expireInSeconds,
-      retryLimit: job.retry.retryLimit,
-      retryDelay: job.retry.retryDelay,
-      retryBackoff: true,
-      retryDelayMax: job.retry.retryDelayMax,
-    });
+    const { data, ...options } = toPgBossJob(job);
+    const id = await this.#boss.send(queue, data, { ...options, db: asDatabase(client) });
     if (id === null) throw new Error(`the DB lane already holds a job with id ${job.id}`);
     if (job.attemptOffset) {
       // A job that already failed in another lane enters as a retry, as if it had failed here: in
@@ -134,17 +140,7 @@ export class DbLane {
     for (const name of QUEUES) {
       const batch = jobs.filter((job) => queueOf(job.groupId ?? null) === name);
       if (batch.length === 0) continue;
-      const ids = await this.#boss.insert(name, batch.map((job) => ({
-        id: job.id,
-        data: {},
-        singletonKey: job.groupId,
-        startAfter: job.startAfter,
-        expireInSeconds: job.expireInSeconds,
-        retryLimit: job.retry.retryLimit,
-        retryDelay: job.retry.retryDelay,
-        retryBackoff: true,
-        retryDelayMax: job.retry.retryDelayMax,
-      })), { db, returnId: true });
+      const ids = await this.#boss.insert(name, batch.map(toPgBossJob), { db, returnId: true });
       if (ids?.length !== batch.length) throw new Error(`the DB lane inserted ${ids?.length ?? 0} of ${batch.length} jobs`);
     }
   }

@@ -1,5 +1,6 @@
 // Runs src/main.ts as a real child process (for signals, kill -9 and start-up messages).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { ADMIN_KEY, INTERNAL_TOKEN } from './service.ts';
 import { waitFor } from './wait.ts';
 
 export interface ChildService {
@@ -33,4 +34,26 @@ export async function waitForListening(child: ChildService, timeoutMs = 30_000):
     if (child.process.exitCode !== null) throw new Error(`the service exited early:\n${child.output()}`);
     return child.url();
   }, { timeoutMs, what: 'the service to listen' });
+}
+
+/** The environment a child service needs to run against `connectionString` like the in-process tests. */
+export function childEnv(connectionString: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: connectionString,
+    PORT: '0',
+    INTERNAL_JWT_TOKEN: INTERNAL_TOKEN,
+    BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
+    ALLOW_PRIVATE_TARGETS: 'true',
+    ...extra,
+  };
+}
+
+/** Creates a job on a child service with the admin key; answers the parsed body. */
+export async function createOn(url: string, body: unknown): Promise<{ id: string; status: string }> {
+  const response = await fetch(url + '/v1/jobs/create', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+    body: JSON.stringify(body),
+  });
+  return response.json() as Promise<{ id: string; status: string }>;
 }
