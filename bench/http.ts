@@ -1,6 +1,7 @@
 // The benchmark's two HTTP ends, both on loopback: a client that posts JSON over keep-alive
 // connections (node:http, so the client is not what bounds the ingest figures) and the target the
 // jobs call, which answers 200 at once and notes when each job first arrived.
+import { BENCH_ADMIN_KEY } from './service-process.ts';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -22,7 +23,7 @@ export function jsonClient(baseUrl: string, sockets = 16): JsonClient {
           port: base.port,
           method: 'POST',
           path,
-          headers: { 'content-type': 'application/json', 'content-length': payload.length },
+          headers: { 'content-type': 'application/json', 'content-length': payload.length, authorization: `Bearer ${BENCH_ADMIN_KEY}` },
         }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));

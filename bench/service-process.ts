@@ -1,5 +1,6 @@
 // Runs Switchyard as its own process (src/main.ts, configured by env as in production), so its
 // memory can be read on its own: VmHWM in /proc/<pid>/status is the peak resident set.
+import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -21,10 +22,22 @@ export function peakRssMbOf(pid: number): number {
   return kb / 1024;
 }
 
+/** The admin key every benchmark service process is started with, and every benchmark request sends. */
+export const BENCH_ADMIN_KEY = `bench-${randomBytes(24).toString('base64url')}`;
+
 export async function startServiceProcess(databaseUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ServiceProcess> {
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, MAIN], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', ...env },
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      BOOTSTRAP_ADMIN_KEY: BENCH_ADMIN_KEY,
+      // The target is on loopback, which an external DATABASE_URL would otherwise refuse.
+      ALLOW_PRIVATE_TARGETS: 'true',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
