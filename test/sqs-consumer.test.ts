@@ -3,7 +3,7 @@
 import t from 'tap';
 import { restJob, startTestService } from './helpers/service.ts';
 import { startTestSqs } from './helpers/sqs.ts';
-import { startTarget } from './helpers/target.ts';
+import { startTarget, startConcurrencyTarget } from './helpers/target.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const sqs = await startTestSqs(t);
@@ -29,18 +29,7 @@ t.test('mode=sqs and mode=both run end to end without any cron call', async (t) 
 
 t.test('consumers keep each group in order and run groups in parallel', async (t) => {
   // The target itself counts what is in flight at once, overall and per group.
-  const inFlight = new Map<string, number>();
-  let mostAtOnce = 0;
-  let mostInOneGroup = 0;
-  const target = await startTarget(async (request) => {
-    const group = request.url.split('/')[1]!;
-    inFlight.set(group, (inFlight.get(group) ?? 0) + 1);
-    mostAtOnce = Math.max(mostAtOnce, [...inFlight.values()].reduce((a, b) => a + b, 0));
-    mostInOneGroup = Math.max(mostInOneGroup, inFlight.get(group)!);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    inFlight.set(group, inFlight.get(group)! - 1);
-    return { status: 200 };
-  });
+  const target = await startConcurrencyTarget(200);
   t.teardown(() => target.close());
   // One mode per group: a mode=both job reaches SQS through the outbox, later than a mode=sqs job
   // created after it, so order holds among the jobs of one mode (see docs/sqs-lane.md).
@@ -55,8 +44,8 @@ t.test('consumers keep each group in order and run groups in parallel', async (t
   for (const group of groups) {
     t.same(target.requests.filter((r) => r.url.startsWith(`/${group}/`)).map((r) => r.url), [1, 2, 3, 4].map((i) => `/${group}/${i}`), `${group} kept its order`);
   }
-  t.equal(mostInOneGroup, 1, 'never two jobs of one group at once');
-  t.ok(mostAtOnce >= 2, `jobs of different groups ran at the same time (${mostAtOnce} at most)`);
+  t.equal(target.mostInOneGroup(), 1, 'never two jobs of one group at once');
+  t.ok(target.mostAtOnce() >= 2, `jobs of different groups ran at the same time (${target.mostAtOnce()} at most)`);
 });
 
 t.test('SQS unreachable with mode=both: the job is accepted, and delivered once SQS is back', async (t) => {

@@ -4,7 +4,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import t from 'tap';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTestSqs } from './helpers/sqs.ts';
-import { startTarget } from './helpers/target.ts';
+import { startTarget, startConcurrencyTarget } from './helpers/target.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const sqs = await startTestSqs(t);
@@ -115,18 +115,7 @@ t.test('mode=both: row and outbox commit together, the job runs once through SQS
 
 t.test('order within a group, groups in parallel', async (t) => {
   // The target itself counts what is in flight at once, overall and per group.
-  const inFlight = new Map<string, number>();
-  let mostAtOnce = 0;
-  let mostInOneGroup = 0;
-  const target = await startTarget(async (request) => {
-    const group = request.url.split('/')[1]!;
-    inFlight.set(group, (inFlight.get(group) ?? 0) + 1);
-    mostAtOnce = Math.max(mostAtOnce, [...inFlight.values()].reduce((a, b) => a + b, 0));
-    mostInOneGroup = Math.max(mostInOneGroup, inFlight.get(group)!);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    inFlight.set(group, inFlight.get(group)! - 1);
-    return { status: 200 };
-  });
+  const target = await startConcurrencyTarget(300);
   t.teardown(() => target.close());
   for (const index of [1, 2, 3]) {
     for (const group of ['alpha', 'beta']) {
@@ -141,8 +130,8 @@ t.test('order within a group, groups in parallel', async (t) => {
   for (const group of ['alpha', 'beta']) {
     t.same(target.requests.filter((r) => r.url.startsWith(`/${group}/`)).map((r) => r.url), [1, 2, 3].map((i) => `/${group}/${i}`), `${group} kept its order`);
   }
-  t.equal(mostInOneGroup, 1, 'never two jobs of one group at once');
-  t.equal(mostAtOnce, 2, 'the two groups ran at the same time');
+  t.equal(target.mostInOneGroup(), 1, 'never two jobs of one group at once');
+  t.equal(target.mostAtOnce(), 2, 'the two groups ran at the same time');
   t.ok(queueIsEmpty());
 });
 

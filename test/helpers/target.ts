@@ -72,3 +72,24 @@ export async function startTarget(responder: Responder = () => ({ status: 200, b
 export function loopbackDispatcher(): Dispatcher {
   return createGuardedDispatcher({ allowPrivate: true }, KEEP_ALIVE);
 }
+
+/**
+ * A target that counts the calls in flight at once, overall and per group (the first path segment),
+ * each call taking `delayMs`: it shows whether a group's jobs ever overlapped and whether groups ran
+ * side by side.
+ */
+export async function startConcurrencyTarget(delayMs: number): Promise<Target & { mostAtOnce(): number; mostInOneGroup(): number }> {
+  const inFlight = new Map<string, number>();
+  let mostAtOnce = 0;
+  let mostInOneGroup = 0;
+  const target = await startTarget(async (request) => {
+    const group = request.url.split('/')[1]!;
+    inFlight.set(group, (inFlight.get(group) ?? 0) + 1);
+    mostAtOnce = Math.max(mostAtOnce, [...inFlight.values()].reduce((a, b) => a + b, 0));
+    mostInOneGroup = Math.max(mostInOneGroup, inFlight.get(group)!);
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    inFlight.set(group, inFlight.get(group)! - 1);
+    return { status: 200 };
+  });
+  return Object.assign(target, { mostAtOnce: () => mostAtOnce, mostInOneGroup: () => mostInOneGroup });
+}
