@@ -1,18 +1,12 @@
 // Start, restart, configuration and health: no job is lost across a restart.
 import t from 'tap';
-import pg from 'pg';
 import { createTestDatabase } from './helpers/database.ts';
-import { childEnv as childEnvFor, createOn, startChild, waitForListening } from './helpers/child.ts';
+import { childTestDatabase, createOn, startChild, waitForListening } from './helpers/child.ts';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTarget } from './helpers/target.ts';
 import { waitFor } from './helpers/wait.ts';
 
-const database = await createTestDatabase();
-t.teardown(() => database.close());
-const sql = new pg.Pool({ connectionString: database.connectionString, max: 2 });
-t.teardown(() => sql.end());
-const jobStatus = async (id: string) => (await sql.query('SELECT status, attempts, last_error FROM jobs WHERE id = $1', [id])).rows[0];
-const childEnv = (extra: Record<string, string> = {}) => childEnvFor(database.connectionString, extra);
+const { database, env: childEnv } = await childTestDatabase(t);
 
 t.test('jobs created while no worker runs still run after a restart', async (t) => {
   const target = await startTarget();

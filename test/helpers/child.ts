@@ -1,5 +1,7 @@
 // Runs src/main.ts as a real child process (for signals, kill -9 and start-up messages).
 import { spawn, type ChildProcess } from 'node:child_process';
+import pg from 'pg';
+import { createTestDatabase } from './database.ts';
 import { ADMIN_KEY, INTERNAL_TOKEN } from './service.ts';
 import { waitFor } from './wait.ts';
 
@@ -56,4 +58,20 @@ export async function createOn(url: string, body: unknown): Promise<{ id: string
     body: JSON.stringify(body),
   });
   return response.json() as Promise<{ id: string; status: string }>;
+}
+
+/**
+ * A database for one test file whose services run as child processes: the child environment for
+ * it, and a way to read a job's state without a service of the file's own.
+ */
+export async function childTestDatabase(t: { teardown(fn: () => unknown): void }) {
+  const database = await createTestDatabase();
+  t.teardown(() => database.close());
+  const sql = new pg.Pool({ connectionString: database.connectionString, max: 2 });
+  t.teardown(() => sql.end());
+  return {
+    database,
+    env: (extra: Record<string, string> = {}) => childEnv(database.connectionString, extra),
+    jobStatus: async (id: string) => (await sql.query('SELECT status, attempts, last_error FROM jobs WHERE id = $1', [id])).rows[0],
+  };
 }
