@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AppKeys } from './apps/app-keys.ts';
 import type { Config } from './config/config.ts';
+import { ChangeListener } from './db/change-listener.ts';
 import { openDatabase } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, describeDatabase, type Pool } from './db/pool.ts';
@@ -57,7 +58,10 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
     const dbLane = await DbLane.start(database.connectionString, config.worker, (error) => log(`db lane: ${error.message}`));
     cleanups.push(() => dbLane.stop(config.shutdownTimeoutMs));
 
-    const appKeys = new AppKeys(pool);
+    // Key lookups and signing secrets are cached while this listener hears every change to them.
+    const changes = await ChangeListener.start(database.connectionString, log);
+    cleanups.push(() => changes.stop());
+    const appKeys = new AppKeys(pool, changes);
     await appKeys.bootstrap({ bootstrapAdminKey: config.bootstrapAdminKey, embedded: database.embedded }, log);
     const aws = createAwsClients(config);
     cleanups.push(async () => aws.destroy());

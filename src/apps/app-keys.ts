@@ -1,6 +1,8 @@
 // Apps, their API keys and their signing secrets. Keys are random, shown once when made, and stored
-// only as a SHA-256; a request's key is hashed and looked up in one indexed query.
+// only as a SHA-256; a request's key is hashed and looked up in one indexed query, whose answer is
+// kept while a ChangeListener vouches that no key or app changed since (see CachedLookups).
 import { createHash, randomBytes } from 'node:crypto';
+import type { ChangeListener } from '../db/change-listener.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
 import { ValidationError } from '../jobs/errors.ts';
 import * as repo from './apps-repository.ts';
@@ -20,17 +22,79 @@ export const hashKey = (key: string): Buffer => createHash('sha256').update(key)
 const newSecret = (prefix: string) => `${prefix}_${randomBytes(32).toString('base64url')}`;
 const newKeyId = () => `key_${randomBytes(8).toString('hex')}`;
 
+// A bound on how long an answer is kept even while the listener reports no change: should a
+// notification ever be lost, a revoked key still stops within this time.
+const CACHE_MAX_AGE_MS = 60_000;
+// Entries are small; past this many (a flood of distinct keys) the cache starts over.
+const CACHE_MAX_ENTRIES = 10_000;
+
+/**
+ * Answers of one lookup kept by key, valid while the listener is live and its generation (bumped on
+ * every change to api_keys or apps, and on every reconnect) is the one the answer was read under.
+ * A lookup that raced with a change is used once but not kept. Without a listener nothing is kept.
+ */
+class CachedLookups<T> {
+  readonly #changes: ChangeListener | undefined;
+  readonly #entries = new Map<string, { value: T; generation: number; at: number }>();
+
+  constructor(changes: ChangeListener | undefined) {
+    this.#changes = changes;
+  }
+
+  async get(key: string, load: () => Promise<T>): Promise<T> {
+    const found = await this.getMany([key], async () => new Map([[key, await load()]]));
+    return found.get(key) as T;
+  }
+
+  /** The answers for `keys`; `load` is asked, once, only for those not kept. */
+  async getMany(keys: string[], load: (missing: string[]) => Promise<Map<string, T>>): Promise<Map<string, T>> {
+    const changes = this.#changes;
+    if (!changes?.live) return load(keys);
+    const now = Date.now();
+    const found = new Map<string, T>();
+    const missing: string[] = [];
+    for (const key of keys) {
+      const hit = this.#entries.get(key);
+      if (hit && hit.generation === changes.generation && now - hit.at < CACHE_MAX_AGE_MS) found.set(key, hit.value);
+      else missing.push(key);
+    }
+    if (missing.length === 0) return found;
+    const generation = changes.generation;
+    const loaded = await load(missing);
+    const keep = changes.live && changes.generation === generation;
+    if (keep && this.#entries.size + loaded.size > CACHE_MAX_ENTRIES) this.#entries.clear();
+    for (const [key, value] of loaded) {
+      found.set(key, value);
+      if (keep) this.#entries.set(key, { value, generation, at: now });
+    }
+    return found;
+  }
+
+  /** Drops everything: this process just changed a key or an app, and must not wait for its own NOTIFY. */
+  clear(): void {
+    this.#entries.clear();
+  }
+}
+
 export class AppKeys {
   readonly #pool: Pool;
+  readonly #callers: CachedLookups<Caller | undefined>;
+  readonly #secrets: CachedLookups<string[]>;
 
-  constructor(pool: Pool) {
+  /** `changes` enables caching of key lookups and signing secrets; without it every call queries. */
+  constructor(pool: Pool, changes?: ChangeListener) {
     this.#pool = pool;
+    this.#callers = new CachedLookups(changes);
+    this.#secrets = new CachedLookups(changes);
   }
 
   async authenticate(key: string): Promise<Caller | undefined> {
-    const row = await repo.findLiveKeyByHash(this.#pool, hashKey(key));
-    if (!row) return undefined;
-    return row.is_admin ? { kind: 'admin', keyId: row.key_id } : { kind: 'app', appId: row.app_id!, keyId: row.key_id };
+    const hash = hashKey(key);
+    return this.#callers.get(hash.toString('base64'), async () => {
+      const row = await repo.findLiveKeyByHash(this.#pool, hash);
+      if (!row) return undefined;
+      return row.is_admin ? { kind: 'admin', keyId: row.key_id } : { kind: 'app', appId: row.app_id!, keyId: row.key_id };
+    });
   }
 
   /** Registers the app (when new) and makes it a key. */
@@ -51,7 +115,9 @@ export class AppKeys {
   }
 
   async revoke(keyId: string): Promise<repo.ApiKeyRow | undefined> {
-    return repo.revokeKey(this.#pool, keyId);
+    const revoked = await repo.revokeKey(this.#pool, keyId);
+    this.#callers.clear();
+    return revoked;
   }
 
   /**
@@ -82,23 +148,28 @@ export class AppKeys {
    * (an admin may create jobs for any app id) gets one, so every request is signed.
    */
   async signingSecrets(appIds: string[]): Promise<Map<string, string[]>> {
-    const unique = [...new Set(appIds)];
-    let rows = await repo.findSigningSecrets(this.#pool, unique);
-    const missing = unique.filter((id) => !rows.some((row) => row.id === id));
-    if (missing.length) {
-      await repo.ensureApps(this.#pool, missing.map((id) => ({ id, signingSecret: newSecret('whsec') })));
-      rows = await repo.findSigningSecrets(this.#pool, unique);
-    }
-    return new Map(rows.map((row) => [row.id, row.signing_secret_next ? [row.signing_secret, row.signing_secret_next] : [row.signing_secret]]));
+    return this.#secrets.getMany([...new Set(appIds)], async (unique) => {
+      let rows = await repo.findSigningSecrets(this.#pool, unique);
+      const missing = unique.filter((id) => !rows.some((row) => row.id === id));
+      if (missing.length) {
+        await repo.ensureApps(this.#pool, missing.map((id) => ({ id, signingSecret: newSecret('whsec') })));
+        rows = await repo.findSigningSecrets(this.#pool, unique);
+      }
+      return new Map(rows.map((row) => [row.id, row.signing_secret_next ? [row.signing_secret, row.signing_secret_next] : [row.signing_secret]]));
+    });
   }
 
   /** Starts a rotation: returns the new secret, used alongside the current one until promoted. */
   async startRotation(appId: string): Promise<string | undefined> {
     const secret = newSecret('whsec');
-    return (await repo.setNextSigningSecret(this.#pool, appId, secret)) ? secret : undefined;
+    const started = await repo.setNextSigningSecret(this.#pool, appId, secret);
+    this.#secrets.clear();
+    return started ? secret : undefined;
   }
 
   async finishRotation(appId: string): Promise<boolean> {
-    return repo.promoteNextSigningSecret(this.#pool, appId);
+    const finished = await repo.promoteNextSigningSecret(this.#pool, appId);
+    this.#secrets.clear();
+    return finished;
   }
 }
