@@ -1,6 +1,7 @@
 // The `jobs` table's SQL, kept together: one function per statement, each taking the client to run
 // on so the caller decides what shares a transaction. Batch statements take arrays (unnest or a JSON
 // recordset) so a batch of any size costs one round trip.
+import { named } from '../db/prepared.ts';
 import type { SqlClient } from '../lanes/db-lane.ts';
 
 export type JobStatus = 'pending' | 'running' | 'retrying' | 'completed' | 'failed' | 'dead_lettered' | 'cancelled' | 'scheduled';
@@ -51,23 +52,30 @@ export interface NewJob {
 }
 
 /**
- * Inserts a job unless the app already has one with this idempotency key. DO NOTHING rather than an
- * error keeps the caller's transaction usable; a concurrent insert of the same key waits on the
- * unique index and then finds the first job committed.
+ * The insert of a job unless the app already has one with this idempotency key, returning its id
+ * only when inserted. DO NOTHING rather than an error keeps the caller's transaction usable; a
+ * concurrent insert of the same key waits on the unique index and then finds the first job committed.
+ * A statement, not a call, so DbLane.sendWith can run it and the lane's insert as one.
  */
-export async function insertJob(db: SqlClient, job: NewJob): Promise<boolean> {
-  const { rows } = await db.query(
-    `INSERT INTO jobs (id, app_id, mode, execution_type, lambda_proxy_message, execution_config, metadata,
+export function insertJobStatement(job: NewJob): { text: string; values: unknown[] } {
+  return {
+    text: `INSERT INTO jobs (id, app_id, mode, execution_type, lambda_proxy_message, execution_config, metadata,
                        message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
      ON CONFLICT (app_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id`,
-    [
+    values: [
       job.id, job.appId, job.mode, job.executionType, job.lambdaProxyMessage, job.executionConfig, job.metadata,
       job.messageGroupId, job.idempotencyKey, job.status, job.maxAttempts, job.retryPolicy, job.runAt, job.type,
       job.payload === null ? null : JSON.stringify(job.payload),
     ],
-  );
+  };
+}
+
+/** Runs insertJobStatement: true when inserted, false when the idempotency key named an earlier job. */
+export async function insertJob(db: SqlClient, job: NewJob): Promise<boolean> {
+  const { text, values } = insertJobStatement(job);
+  const { rows } = await db.query(text, values);
   return rows.length === 1;
 }
 
@@ -81,21 +89,24 @@ export async function findJob(db: SqlClient, id: string): Promise<JobRow | undef
   return rows[0];
 }
 
+/** What running an attempt needs of its row, and no more: every column returned is parsed per job. */
+export type RunnableRow = Pick<JobRow, 'id' | 'app_id' | 'execution_type' | 'lambda_proxy_message' | 'execution_config' | 'idempotency_key' | 'max_attempts'>;
+
 /**
- * Marks claimed attempts as running and returns their rows, which carry the message to execute.
+ * Marks claimed attempts as running and returns what running them needs (the message to execute).
  * A row that is no longer runnable (cancelled meanwhile, or finished) is not returned, and the caller
  * lets its lane job go without running it. `running` is accepted: that is an attempt whose worker was
  * lost, now claimed again.
  */
-export async function markRunning(db: SqlClient, attempts: { id: string; attempt: number }[]): Promise<JobRow[]> {
-  const { rows } = await db.query(
+export async function markRunning(db: SqlClient, attempts: { id: string; attempt: number }[]): Promise<RunnableRow[]> {
+  const { rows } = await db.query(named(
     `UPDATE jobs AS j
         SET status = 'running', attempts = LEAST(a.attempt, j.max_attempts), started_at = now(), updated_at = now(), next_retry_at = NULL
        FROM unnest($1::uuid[], $2::int[]) AS a(id, attempt)
       WHERE j.id = a.id AND j.status IN ('pending', 'retrying', 'running', 'scheduled')
-      RETURNING j.*`,
+      RETURNING j.id, j.app_id, j.execution_type, j.lambda_proxy_message, j.execution_config, j.idempotency_key, j.max_attempts`,
     [attempts.map((a) => a.id), attempts.map((a) => a.attempt)],
-  );
+  ));
   return rows;
 }
 
@@ -110,7 +121,7 @@ export interface AttemptResult {
 /** Records how a batch of attempts ended, in one statement. Only running rows change. */
 export async function recordAttemptResults(db: SqlClient, results: AttemptResult[]): Promise<number> {
   if (results.length === 0) return 0;
-  const { rows } = await db.query(
+  const { rows } = await db.query(named(
     `UPDATE jobs AS j
         SET status = r.status,
             last_error = r.last_error,
@@ -124,7 +135,7 @@ export async function recordAttemptResults(db: SqlClient, results: AttemptResult
     [JSON.stringify(results.map((r) => ({
       id: r.id, status: r.status, last_error: r.lastError, last_response: r.lastResponse ?? null, next_retry_at: r.nextRetryAt,
     })))],
-  );
+  ));
   return rows.length;
 }
 

@@ -86,21 +86,24 @@ export class JobService {
     if (request.mode !== 'db') return this.#sqsJobs!.create(request, resolveRetryPolicy(this.#config.retry, request.retry));
     const { row, lane } = prepareDbJob(this.#config, request);
     const execution = request.message.execution;
-    return inTransaction(this.#pool, async (client) => {
-      if (!(await repo.insertJob(client, row))) {
-        const first = await repo.findJobByIdempotencyKey(client, row.appId, row.idempotencyKey!);
-        return { id: first!.id, status: first!.status, created: false };
-      }
-      if (execution.type === 'schedule') {
-        // A remote schedule is created before the commit: should the commit then fail, its one
-        // delivery finds no job and does nothing.
-        const { scheduleArn } = await this.#scheduler.arm(client, { jobId: row.id, at: row.runAt!, targetExecution: execution.targetExecution, lane });
-        if (scheduleArn) await setScheduleArn(client, row.id, scheduleArn);
-        return { id: row.id, status: 'scheduled' as const, scheduleArn, created: true };
-      }
-      await this.#dbLane.send(client, lane);
-      return { id: row.id, status: 'pending' as const, created: true };
+    const earlierJob = async (): Promise<CreatedJob> => {
+      const first = await repo.findJobByIdempotencyKey(this.#pool, row.appId, row.idempotencyKey!);
+      return { id: first!.id, status: first!.status, created: false };
+    };
+    if (execution.type !== 'schedule') {
+      // The hot path: the row and the lane job in one statement, so one round trip.
+      if (!(await this.#dbLane.sendWith(this.#pool, lane, repo.insertJobStatement(row)))) return earlierJob();
+      return { id: row.id, status: 'pending', created: true };
+    }
+    const created = await inTransaction(this.#pool, async (client) => {
+      if (!(await repo.insertJob(client, row))) return undefined;
+      // A remote schedule is created before the commit: should the commit then fail, its one
+      // delivery finds no job and does nothing.
+      const { scheduleArn } = await this.#scheduler.arm(client, { jobId: row.id, at: row.runAt!, targetExecution: execution.targetExecution, lane });
+      if (scheduleArn) await setScheduleArn(client, row.id, scheduleArn);
+      return { id: row.id, status: 'scheduled' as const, scheduleArn, created: true };
     });
+    return created ?? earlierJob();
   }
 
   #assertRunnable(mode: string, execution: Execution): void {

@@ -3,10 +3,13 @@
 // means: the caller hands it a handler and tells it how each attempt ended.
 import { PgBoss, type Job, type Db as IDatabase } from 'pg-boss';
 import type { WorkerSettings } from '../config/config.ts';
+import { named, type NamedQuery } from '../db/prepared.ts';
 
 /** Anything with pg's `query`: a pool client inside the caller's transaction. */
 export interface SqlClient {
   query(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
+  /** pg's query config; a `name` makes it a prepared statement (see src/db/prepared.ts). */
+  query(statement: NamedQuery): Promise<{ rows: any[] }>;
 }
 
 // Jobs with a message group go to a key_strict_fifo queue (the group is the singletonKey): only
@@ -56,8 +59,11 @@ export interface LaneSettlement {
   retry: LaneJob[];
 }
 
+/** pg-boss's statements on the caller's client (and transaction), prepared: their texts repeat. */
 function asDatabase(client: SqlClient): IDatabase {
-  return { executeSql: (text, values) => client.query(text, values) };
+  // Only statements with parameters: pg sends those through the extended protocol anyway, while
+  // a text without any may hold several statements, which only the simple protocol takes.
+  return { executeSql: (text, values) => (values?.length ? client.query(named(text, values)) : client.query(text)) };
 }
 
 function toLaneJob(job: Job<unknown>): LaneJob {
@@ -84,9 +90,22 @@ function toPgBossJob(job: LaneSend) {
 
 const attemptOf = (job: LaneJob) => ({ id: job.id, retryCount: job.retryCount });
 
+// pg-boss claims with `ORDER BY priority DESC, created_on LIMIT n` over a partial index. That plan
+// relies on the planner knowing how many jobs wait: right after a burst of inserts, until
+// autovacuum's next pass (up to a minute away), the statistics still describe an almost empty
+// table, the planner picks a bitmap scan, and every claim reads and sorts the whole backlog. With
+// 20,000 jobs waiting that was 8.7 ms per claim of 50 instead of 1.3 ms (EXPLAIN ANALYZE, see
+// docs/performance.md). So while workers run, the lane looks every STATS_CHECK_MS at how many rows
+// changed since the last ANALYZE of each queue's table and analyzes it itself past the threshold.
+const STATS_CHECK_MS = 1_000;
+// Autovacuum's own rule (50 rows + 10%), with a larger floor: a few hundred jobs sort quickly.
+const STATS_STALE_ROWS = 1_000;
+const STATS_STALE_FRACTION = 0.1;
+
 export class DbLane {
   readonly #boss: PgBoss;
   readonly #worker: WorkerSettings;
+  #statsTimer: NodeJS.Timeout | undefined;
 
   private constructor(boss: PgBoss, worker: WorkerSettings) {
     this.#boss = boss;
@@ -132,6 +151,41 @@ export class DbLane {
       // lets later jobs of the group pass it. retry_count stays 0 (it grows only once a job has started).
       await client.query(`UPDATE ${SCHEMA}.job SET state = 'retry' WHERE name = $1 AND id = $2`, [queue, job.id]);
     }
+  }
+
+  /**
+   * Runs `statement` (a data-modifying query with RETURNING, numbered from $1) and adds the lane job
+   * in ONE SQL statement, with no transaction around it: the lane job is inserted only if
+   * `statement` returned a row. A single create is thus one round trip instead of four (BEGIN, the
+   * caller's insert, pg-boss's insert, COMMIT); on this machine each round trip costs the service
+   * and PostgreSQL ~100-200 µs of CPU, which bounded single creates (docs/performance.md).
+   *
+   * pg-boss builds its own insert, as for `send`: its statement is taken as pg-boss hands it to the
+   * `db` adapter and wrapped, `statement` becoming a first CTE (`created`) that pg-boss's job
+   * recordset is drawn through. pg-boss's SQL is an internal detail, so the wrapping checks the one
+   * shape it relies on and refuses anything else. Returns false when `statement` returned nothing.
+   */
+  async sendWith(db: SqlClient, job: LaneSend, statement: { text: string; values: unknown[] }): Promise<boolean> {
+    if (job.attemptOffset) throw new Error('sendWith takes new jobs only');
+    const queue = job.groupId === undefined ? STANDARD_QUEUE : ORDERED_QUEUE;
+    const { data, ...options } = toPgBossJob(job);
+    const combined: IDatabase = {
+      executeSql: (text, values = []) => {
+        const recordset = 'json_to_recordset($1::text::json)';
+        const placeholders = text.match(/\$\d+/g) ?? [];
+        if (values.length !== 1 || placeholders.length !== 1 || text.split(recordset).length !== 2) {
+          throw new Error('pg-boss changed the shape of its insert statement; DbLane.sendWith cannot combine with it');
+        }
+        const param = `$${statement.values.length + 1}`;
+        const laneInsert = text.replace(recordset, `json_to_recordset((SELECT ${param}::text::json FROM created))`).trimStart();
+        const sql = laneInsert.startsWith('WITH ')
+          ? `WITH created AS (${statement.text}), ${laneInsert.slice('WITH '.length)}`
+          : `WITH created AS (${statement.text}) ${laneInsert}`;
+        return db.query(named(sql, [...statement.values, values[0]]));
+      },
+    };
+    const id = await this.#boss.send(queue, data, { ...options, db: combined });
+    return id !== null;
   }
 
   /** Adds many jobs inside the caller's transaction, one bulk insert per queue. */
@@ -190,6 +244,51 @@ export class DbLane {
         },
       );
     }
+    this.#keepPlannerStatistics();
+  }
+
+  /** Starts the check described at STATS_CHECK_MS; one run at a time, errors go to pg-boss's error event. */
+  #keepPlannerStatistics(): void {
+    let running = false;
+    const check = async () => {
+      if (running) return;
+      running = true;
+      try {
+        await this.analyzeIfStale();
+      } catch (error) {
+        this.#boss.emit('error', error as Error);
+      } finally {
+        running = false;
+      }
+    };
+    void check();
+    this.#statsTimer = setInterval(check, STATS_CHECK_MS);
+    this.#statsTimer.unref();
+  }
+
+  /**
+   * ANALYZEs each queue table whose rows changed past the threshold since its last analyze, in one
+   * round trip. The transaction-scoped advisory lock lets one of several worker processes do it while
+   * the others skip. The names inlined are this module's constants.
+   */
+  async analyzeIfStale(): Promise<void> {
+    const queues = QUEUES.map((name) => `'${name}'`).join(', ');
+    await this.#boss.getDb().executeSql(`
+      DO $$
+      DECLARE stale regclass;
+      BEGIN
+        FOR stale IN
+          SELECT s.relid::regclass
+            FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+           WHERE s.schemaname = '${SCHEMA}'
+             AND s.relname IN (SELECT table_name FROM ${SCHEMA}.queue WHERE name IN (${queues}))
+             AND s.n_mod_since_analyze > ${STATS_STALE_ROWS} + ${STATS_STALE_FRACTION} * greatest(c.reltuples, 0)
+        LOOP
+          IF pg_try_advisory_xact_lock(hashtext('switchyard analyze ' || stale::text)) THEN
+            EXECUTE format('ANALYZE %s', stale);
+          END IF;
+        END LOOP;
+      END $$`);
   }
 
   /** Claims up to `limit` due jobs for a caller that runs them itself (the cron entry point). */
@@ -254,6 +353,7 @@ export class DbLane {
 
   /** Stops claiming; waits up to `timeoutMs` for running batches, then aborts their signals. */
   async stop(timeoutMs: number): Promise<void> {
+    clearInterval(this.#statsTimer);
     await this.#boss.stop({ graceful: true, timeout: timeoutMs, close: true });
   }
 }
