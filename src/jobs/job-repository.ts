@@ -118,7 +118,12 @@ export interface AttemptResult {
   nextRetryAt: Date | null;
 }
 
-/** Records how a batch of attempts ended, in one statement. Only running rows change. */
+/**
+ * Records how a batch of attempts ended, in one statement. Only running rows change.
+ * `j.id = ANY($2)` is there for the planner: joined only to the recordset (which it guesses at 100
+ * rows), it reached the rows through the status index instead, where every earlier `running` row
+ * leaves a dead entry until vacuum: 345 heap pages read for 50 rows in the benchmark, 2.4 ms a batch.
+ */
 export async function recordAttemptResults(db: SqlClient, results: AttemptResult[]): Promise<number> {
   if (results.length === 0) return 0;
   const { rows } = await db.query(named(
@@ -130,11 +135,11 @@ export async function recordAttemptResults(db: SqlClient, results: AttemptResult
             completed_at = CASE WHEN r.status IN ('completed', 'failed', 'dead_lettered') THEN now() END,
             updated_at = now()
        FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, status text, last_error text, last_response jsonb, next_retry_at timestamptz)
-      WHERE j.id = r.id AND j.status = 'running'
+      WHERE j.id = ANY($2::uuid[]) AND j.id = r.id AND j.status = 'running'
       RETURNING j.id`,
     [JSON.stringify(results.map((r) => ({
       id: r.id, status: r.status, last_error: r.lastError, last_response: r.lastResponse ?? null, next_retry_at: r.nextRetryAt,
-    })))],
+    }))), results.map((r) => r.id)],
   ));
   return rows.length;
 }

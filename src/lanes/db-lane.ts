@@ -96,11 +96,14 @@ const attemptOf = (job: LaneJob) => ({ id: job.id, retryCount: job.retryCount })
 // table, the planner picks a bitmap scan, and every claim reads and sorts the whole backlog. With
 // 20,000 jobs waiting that was 8.7 ms per claim of 50 instead of 1.3 ms (EXPLAIN ANALYZE, see
 // docs/performance.md). So while workers run, the lane looks every STATS_CHECK_MS at how many rows
-// changed since the last ANALYZE of each queue's table and analyzes it itself past the threshold.
+// changed since the last ANALYZE of each queue's table and analyzes it itself past the threshold:
+// autovacuum's own rule with a larger floor, and not again within STATS_MIN_INTERVAL_SECONDS of
+// any analyze, since draining a backlog changes every row twice and an ANALYZE of a large table
+// costs ~100 ms.
 const STATS_CHECK_MS = 1_000;
-// Autovacuum's own rule (50 rows + 10%), with a larger floor: a few hundred jobs sort quickly.
 const STATS_STALE_ROWS = 1_000;
-const STATS_STALE_FRACTION = 0.1;
+const STATS_STALE_FRACTION = 0.2;
+const STATS_MIN_INTERVAL_SECONDS = 30;
 
 export class DbLane {
   readonly #boss: PgBoss;
@@ -283,6 +286,7 @@ export class DbLane {
            WHERE s.schemaname = '${SCHEMA}'
              AND s.relname IN (SELECT table_name FROM ${SCHEMA}.queue WHERE name IN (${queues}))
              AND s.n_mod_since_analyze > ${STATS_STALE_ROWS} + ${STATS_STALE_FRACTION} * greatest(c.reltuples, 0)
+             AND coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') < now() - interval '${STATS_MIN_INTERVAL_SECONDS} seconds'
         LOOP
           IF pg_try_advisory_xact_lock(hashtext('switchyard analyze ' || stale::text)) THEN
             EXECUTE format('ANALYZE %s', stale);
