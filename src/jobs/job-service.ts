@@ -4,7 +4,7 @@ import type { Config } from '../config/config.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { Outcome } from '../executors/executor.ts';
-import type { DbLane, LaneJob } from '../lanes/db-lane.ts';
+import type { DbLane, LaneJob, SqlClient } from '../lanes/db-lane.ts';
 import { alertInBackground, silentNotifier, type DeadLetterNotifier } from './dead-letter-alerts.ts';
 import { ValidationError } from './errors.ts';
 import { assertExecutable, prepareDbJob } from './job-preparation.ts';
@@ -119,8 +119,11 @@ export class JobService {
 
   /**
    * Runs one batch the DB lane delivered: marks the attempts running, executes them in parallel,
-   * then records every outcome in the jobs table and in the lane in one transaction, so the two
-   * never disagree. A crash before that commit leaves the claims to expire and run again.
+   * then records every outcome in the jobs table. Attempts that retry are failed in the lane in the
+   * same transaction, so a retry is never recorded without its backoff; finished lane jobs are
+   * completed in that transaction too, or by the lane's worker right after (DbLane.work). A crash
+   * before the record commits leaves the claims to expire and run again; a crash after it leaves
+   * finished rows whose lane jobs, claimed again, are let go without running.
    */
   async runLaneBatch(jobs: LaneJob[]): Promise<RunCounts> {
     const counts: RunCounts = { claimed: jobs.length, completed: 0, retrying: 0, failed: 0, deadLettered: 0, skipped: 0 };
@@ -151,16 +154,20 @@ export class JobService {
 
     const retry = results.filter((r) => r.status === 'retrying').map((r) => r.job);
     const finished = [...released, ...results.filter((r) => r.status !== 'retrying').map((r) => r.job)];
-    await inTransaction(this.#pool, async (client) => {
-      const nextRetry = await this.#dbLane.settle(client, { completed: finished, retry });
-      await repo.recordAttemptResults(client, results.map(({ row, outcome, status }) => ({
-        id: row.id,
-        status,
-        lastError: outcome.kind === 'ok' ? null : outcome.reason,
-        lastResponse: outcome.response ?? null,
-        nextRetryAt: nextRetry.get(row.id) ?? null,
-      })));
-    });
+    const settlement = { completed: finished, retry };
+    const record = (client: SqlClient, nextRetry: Map<string, Date>) => repo.recordAttemptResults(client, results.map(({ row, outcome, status }) => ({
+      id: row.id,
+      status,
+      lastError: outcome.kind === 'ok' ? null : outcome.reason,
+      lastResponse: outcome.response ?? null,
+      nextRetryAt: nextRetry.get(row.id) ?? null,
+    })));
+    if (this.#dbLane.needsSettling(settlement)) {
+      await inTransaction(this.#pool, async (client) => record(client, await this.#dbLane.settle(client, settlement)));
+    } else {
+      // Only the jobs table to write: pg-boss's worker completes the lane jobs after this returns.
+      await record(this.#pool, new Map());
+    }
 
     for (const { row, outcome, status, job } of results) {
       if (status === 'completed') counts.completed++;

@@ -52,6 +52,11 @@ export interface LaneJob {
   /** pg-boss's own count, which settling must quote back. */
   retryCount: number;
   signal: AbortSignal;
+  /**
+   * True when the pg-boss worker that delivered the job completes it itself once the handler
+   * returns (see `work`): settling then only has to fail the attempts that retry.
+   */
+  completedByWorker: boolean;
 }
 
 export interface LaneSettlement {
@@ -66,9 +71,9 @@ function asDatabase(client: SqlClient): IDatabase {
   return { executeSql: (text, values) => (values?.length ? client.query(named(text, values)) : client.query(text)) };
 }
 
-function toLaneJob(job: Job<unknown>): LaneJob {
+function toLaneJob(job: Job<unknown>, completedByWorker: boolean): LaneJob {
   const offset = (job.data as { attemptOffset?: number } | null)?.attemptOffset ?? 0;
-  return { id: job.id, queue: job.name, attempt: job.retryCount + 1 + offset, retryCount: job.retryCount, signal: job.signal };
+  return { id: job.id, queue: job.name, attempt: job.retryCount + 1 + offset, retryCount: job.retryCount, signal: job.signal, completedByWorker };
 }
 
 const queueOf = (groupId: string | null) => (groupId === null ? STANDARD_QUEUE : ORDERED_QUEUE);
@@ -240,7 +245,13 @@ export class DbLane {
           notifyPollingIntervalSeconds: Math.max(1, pollingIntervalSeconds),
         },
         async (jobs: Job<unknown>[]) => {
-          await handler(jobs.map(toLaneJob));
+          // pg-boss completes every job of the batch still active once this returns. The standard
+          // queue leaves that to it: an all-completed batch then costs one statement here (the jobs
+          // table) and one there, instead of a transaction of four. Should the process die between
+          // the two, the claim expires, the job is claimed again, finds its row finished, and is
+          // let go without running. The ordered queue completes in the handler: the wake-up below
+          // must find the group's head finished.
+          await handler(jobs.map((job) => toLaneJob(job, name === STANDARD_QUEUE)));
           // Finishing the head of a group makes the group's next job ready, and no NOTIFY says so:
           // without this wake-up each group would advance one job per polling interval.
           if (name === ORDERED_QUEUE) this.#boss.notifyWorker(workerId);
@@ -301,7 +312,7 @@ export class DbLane {
     for (const name of QUEUES) {
       if (claimed.length >= limit) break;
       const jobs = await this.#boss.fetch(name, { batchSize: limit - claimed.length });
-      claimed.push(...jobs.map((job) => toLaneJob({ ...job, signal: new AbortController().signal })));
+      claimed.push(...jobs.map((job) => toLaneJob({ ...job, signal: new AbortController().signal }, false)));
     }
     return claimed;
   }
@@ -315,7 +326,7 @@ export class DbLane {
   async settle(client: SqlClient, settlement: LaneSettlement): Promise<Map<string, Date>> {
     const db = asDatabase(client);
     for (const name of QUEUES) {
-      const completed = settlement.completed.filter((job) => job.queue === name).map(attemptOf);
+      const completed = settlement.completed.filter((job) => job.queue === name && !job.completedByWorker).map(attemptOf);
       if (completed.length) await this.#boss.complete(name, completed, null, { db });
       const retry = settlement.retry.filter((job) => job.queue === name).map(attemptOf);
       if (retry.length) await this.#boss.fail(name, retry, { message: 'attempt failed; see jobs.last_error' }, { db });
@@ -327,6 +338,11 @@ export class DbLane {
       [QUEUES, settlement.retry.map((job) => job.id)],
     );
     return new Map(rows.map((row: { id: string; start_after: Date }) => [row.id, row.start_after]));
+  }
+
+  /** False when `settle` would have nothing to do: every job completes through its worker and none retries. */
+  needsSettling(settlement: LaneSettlement): boolean {
+    return settlement.retry.length > 0 || settlement.completed.some((job) => !job.completedByWorker);
   }
 
   /**
