@@ -8,7 +8,7 @@ import { cpuMeter, type CpuPerJob } from './cpu.ts';
 import { jsonClient, type BenchTarget } from './http.ts';
 import { startServiceProcess } from './service-process.ts';
 import { createBody } from './switchyard.ts';
-import { latencyOf, perSecond, runWithConcurrency, until, type Latency } from './stats.ts';
+import { latencyOf, perSecond, runWithConcurrency, until, POLL_MS, type Latency } from './stats.ts';
 
 export interface BacklogResult {
   waiting: number;
@@ -82,7 +82,7 @@ export async function benchBacklog(server: BenchServer, target: BenchTarget, wai
     try {
       const meter = cpuMeter(worker.pid, server.postmasterPid, true);
       await until(async () => (await pool.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'completed'`)).rows[0].n >= total,
-        600_000, `${total} due jobs to complete`, 100);
+        600_000, `${total} due jobs to complete`, POLL_MS);
       executeCpu = meter.perJob(total);
     } finally {
       await worker.stop();

@@ -42,6 +42,13 @@ export async function atRate(count: number, perSecondRate: number, tick: (index:
   await Promise.all(pending);
 }
 
+/**
+ * How often a run polls for its jobs to be done. The rates come from timestamps in the database,
+ * not from this poll; each poll is a count over the jobs table that the CPU per job would
+ * otherwise include several times a second.
+ */
+export const POLL_MS = 250;
+
 export async function until(check: () => Promise<boolean>, timeoutMs: number, what: string, intervalMs = 50): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {

@@ -4,7 +4,7 @@ import type { BenchServer } from './postgres.ts';
 import { cpuMeter, type CpuPerJob } from './cpu.ts';
 import { jsonClient, type BenchTarget } from './http.ts';
 import { startServiceProcess } from './service-process.ts';
-import { atRate, latencyOf, perSecond, runWithConcurrency, until, type Latency } from './stats.ts';
+import { atRate, latencyOf, perSecond, runWithConcurrency, until, POLL_MS, type Latency } from './stats.ts';
 
 export interface SwitchyardInput {
   server: BenchServer;
@@ -98,7 +98,7 @@ async function ingestExecute(input: SwitchyardInput) {
     try {
       const meter = cpuMeter(worker.pid, input.server.postmasterPid, true);
       await until(async () => (await count(pool, `SELECT count(*)::int AS n FROM jobs WHERE status = 'completed'`)) >= input.creates,
-        600_000, `all ${input.creates} jobs to complete`, 100);
+        600_000, `all ${input.creates} jobs to complete`, POLL_MS);
       const executeCpu = meter.perJob(input.creates);
       const { rows } = await pool.query(
         `SELECT count(*) FILTER (WHERE status = 'completed')::int AS completed, count(*)::int AS total,
