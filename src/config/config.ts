@@ -180,7 +180,10 @@ export function parseConfig(env: Env): Config {
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0, 900_000),
     retry,
     worker: {
-      batchSize: integer(env, 'WORKER_BATCH_SIZE', 50, 1, 1_000),
+      // pg-boss's own best batch (100 x 4 loops). Against 50 it cut PostgreSQL's CPU per executed
+      // job by a fifth (fewer claims, marks and records per job) and raised execution from ~4,000
+      // to 4,500-5,100 jobs/s (docs/performance.md). A batch is settled when its slowest job ends.
+      batchSize: integer(env, 'WORKER_BATCH_SIZE', 100, 1, 1_000),
       concurrency: integer(env, 'WORKER_CONCURRENCY', 4, 1, 64),
       pollingIntervalSeconds: decimal(env, 'WORKER_POLLING_INTERVAL_SECONDS', 0.5, 0.5, 60),
     },
