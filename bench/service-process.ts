@@ -1,12 +1,11 @@
-// Runs Switchyard as its own process (src/main.ts, configured by env as in production), so its
-// memory can be read on its own: VmHWM in /proc/<pid>/status is the peak resident set.
+// Runs Switchyard as its own process, started as `npm start` starts it (the Node flags of
+// package.json's start script, configured by env as in production), so its memory can be read on
+// its own: VmHWM in /proc/<pid>/status is the peak resident set.
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/database.ts';
-
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+import { ROOT, startArgs } from '../test/helpers/start-command.ts';
 
 export interface ServiceProcess {
   url: string;
@@ -27,7 +26,9 @@ export const BENCH_ADMIN_KEY = `bench-${randomBytes(24).toString('base64url')}`;
 
 export async function startServiceProcess(databaseUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ServiceProcess> {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, MAIN], {
+  // Extra flags (--cpu-prof, …) come first; the start script's own follow, as `npm start` gives them.
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...startArgs()], {
+    cwd: ROOT,
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,

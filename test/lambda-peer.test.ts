@@ -93,7 +93,7 @@ t.test('the qualifier is sent; throttling, service errors and timeouts retry, in
   t.teardown(() => lambdaApi.close());
   const client = new LambdaClient({ endpoint: lambdaApi.url, region: 'eu-west-1', maxAttempts: 1 });
   t.teardown(() => client.destroy());
-  const direct = createLambdaInvokeExecutor({ lambda: client, defaultTimeoutMs: 10_000 });
+  const direct = createLambdaInvokeExecutor({ lambda: async () => client, defaultTimeoutMs: 10_000 });
   const execution = { functionName: 'orders', qualifier: 'live', invocationType: 'RequestResponse' };
   t.match(await direct.execute(request(execution)), { kind: 'ok' });
   t.equal(lambdaApi.requests[0]!.url, '/2015-03-31/functions/orders/invocations?Qualifier=live');

@@ -1,6 +1,5 @@
 // Chooses the database once from config: DATABASE_URL when set, else the embedded server.
 import type { Config } from '../config/config.ts';
-import { startEmbeddedPostgres } from './embedded.ts';
 
 export interface Database {
   connectionString: string;
@@ -13,6 +12,8 @@ export async function openDatabase(config: Config, log: (message: string) => voi
   if (config.databaseUrl) {
     return { connectionString: config.databaseUrl, embedded: false, close: async () => {} };
   }
+  // Loaded only here: a service given DATABASE_URL never needs the embedded server's package.
+  const { startEmbeddedPostgres } = await import('./embedded.ts');
   const server = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, { log });
   return { connectionString: server.connectionString, embedded: true, close: () => server.stop() };
 }

@@ -1,14 +1,15 @@
 // lambda-invoke: the proxy message as an API Gateway proxy event, handed to Lambda's Invoke API.
 // `Event` (the default) queues the event and counts 202 as success; `RequestResponse` waits for the
 // function and stores what it answered, with any FunctionError, in last_response.
-import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { LambdaInvokeExecution, LambdaProxyMessage } from '../jobs/message-schema.ts';
 import type { ExecutionRequest, Executor, Outcome, ResponseSummary } from './executor.ts';
 import { isRetryableStatus, RESPONSE_EXCERPT_BYTES } from './http-outcome.ts';
 import { jobHeaders } from './rest-api.ts';
 
 export interface LambdaInvokeOptions {
-  lambda: LambdaClient;
+  /** The client, built (and the SDK loaded) on the first lambda-invoke job: see src/aws/clients.ts. */
+  lambda: () => Promise<LambdaClient>;
   /** Bounds a RequestResponse wait unless the job gives `timeoutMs`, as for HTTP targets. */
   defaultTimeoutMs: number;
 }
@@ -87,7 +88,10 @@ export function createLambdaInvokeExecutor(options: LambdaInvokeOptions): Execut
       const timeout = AbortSignal.timeout(timeoutMs);
       const started = performance.now();
       try {
-        const result = await options.lambda.send(new InvokeCommand({
+        const lambda = await options.lambda();
+        // Already loaded by the client above: this import only hands over the command class.
+        const { InvokeCommand } = await import('@aws-sdk/client-lambda');
+        const result = await lambda.send(new InvokeCommand({
           FunctionName: execution.functionName,
           Qualifier: execution.qualifier,
           InvocationType: invocationType,

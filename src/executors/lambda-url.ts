@@ -1,8 +1,6 @@
 // lambda-url: the proxy message as an HTTP request to a Lambda Function URL, signed with SigV4
 // (service `lambda`) so that URLs with AuthType AWS_IAM accept it. Timeout, classification and
 // last_response are those of rest-api: the request is built and sent by the same code.
-import { Sha256 } from '@aws-crypto/sha256-js';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { createHash } from 'node:crypto';
 import type { LambdaUrlExecution } from '../jobs/message-schema.ts';
 import type { ExecutionRequest, Executor, Outcome } from './executor.ts';
@@ -51,6 +49,8 @@ export async function signLambdaUrlRequest(spec: HttpRequestSpec, region: string
   // canonicalises it (%20), the query means the same to both sides.
   const url = new URL(spec.url);
   url.search = [...spec.url.searchParams].map(([key, value]) => `${rfc3986(key)}=${rfc3986(value)}`).join('&');
+  // Loaded on the first lambda-url job, not at start, like the AWS clients (src/aws/clients.ts).
+  const [{ SignatureV4 }, { Sha256 }] = await Promise.all([import('@smithy/signature-v4'), import('@aws-crypto/sha256-js')]);
   const signer = new SignatureV4({ service: 'lambda', region, credentials, sha256: Sha256 });
   const signed = await signer.sign({
     method: spec.method,

@@ -1,7 +1,7 @@
 // Who hears about a dead-lettered job: one small interface, an SES implementation when
 // ALERT_EMAIL_TO is set, and a no-op otherwise. Alerts are sent after the outcome is committed and
 // never wait on or fail the job: a send that fails is logged and dropped.
-import { SendEmailCommand, type SESClient } from '@aws-sdk/client-ses';
+import type { SESClient } from '@aws-sdk/client-ses';
 
 export interface DeadLetteredJob {
   id: string;
@@ -18,7 +18,8 @@ export interface DeadLetterNotifier {
 export const silentNotifier: DeadLetterNotifier = { notify: async () => {} };
 
 export interface SesNotifierOptions {
-  ses: SESClient;
+  /** The client, built (and the SDK loaded) on the first alert: see src/aws/clients.ts. */
+  ses: () => Promise<SESClient>;
   from: string;
   to: string[];
 }
@@ -35,7 +36,9 @@ export function createSesNotifier(options: SesNotifierOptions): DeadLetterNotifi
         `Attempts:       ${job.attempts}`,
         `Last error:     ${job.lastError ?? '(none)'}`,
       ].join('\n');
-      await options.ses.send(new SendEmailCommand({
+      const ses = await options.ses();
+      const { SendEmailCommand } = await import('@aws-sdk/client-ses');
+      await ses.send(new SendEmailCommand({
         Source: options.from,
         Destination: { ToAddresses: options.to },
         Message: {

@@ -2,7 +2,7 @@
 // once from config (src/service.ts). The embedded default hands the job to the DB lane with
 // pg-boss startAfter; EventBridge Scheduler creates a one-time schedule that later calls the
 // scheduled-message callback. Either way the job shows `scheduled` until it runs.
-import { CreateScheduleCommand, DeleteScheduleCommand, type SchedulerClient } from '@aws-sdk/client-scheduler';
+import type { SchedulerClient } from '@aws-sdk/client-scheduler';
 import type { DbLane, LaneSend, SqlClient } from '../lanes/db-lane.ts';
 import type { TargetExecution } from './message-schema.ts';
 
@@ -40,7 +40,8 @@ export function createEmbeddedScheduler(dbLane: DbLane): JobScheduler {
 }
 
 export interface EventBridgeSchedulerOptions {
-  client: SchedulerClient;
+  /** The client, built (and the SDK loaded) on the first schedule: see src/aws/clients.ts. */
+  client: () => Promise<SchedulerClient>;
   groupName: string;
   /** The scheduled-message Lambda function. */
   targetArn: string;
@@ -63,7 +64,9 @@ export function createEventBridgeScheduler(options: EventBridgeSchedulerOptions)
     kind: 'eventbridge',
     async arm(_client, request) {
       const input: ScheduledMessageInput = { jobId: request.jobId, targetExecution: request.targetExecution };
-      const created = await options.client.send(new CreateScheduleCommand({
+      const client = await options.client();
+      const { CreateScheduleCommand } = await import('@aws-sdk/client-scheduler');
+      const created = await client.send(new CreateScheduleCommand({
         Name: scheduleName(request.jobId),
         GroupName: options.groupName,
         ScheduleExpression: atExpression(request.at),
@@ -75,8 +78,10 @@ export function createEventBridgeScheduler(options: EventBridgeSchedulerOptions)
       return { scheduleArn: created.ScheduleArn ?? null };
     },
     async remove(jobId) {
+      const client = await options.client();
+      const { DeleteScheduleCommand } = await import('@aws-sdk/client-scheduler');
       try {
-        await options.client.send(new DeleteScheduleCommand({ Name: scheduleName(jobId), GroupName: options.groupName }));
+        await client.send(new DeleteScheduleCommand({ Name: scheduleName(jobId), GroupName: options.groupName }));
       } catch (error) {
         // ActionAfterCompletion DELETE usually removed it once it fired.
         if ((error as Error).name !== 'ResourceNotFoundException') throw error;

@@ -5,7 +5,7 @@ import type { Config } from '../config/config.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { DbLane } from '../lanes/db-lane.ts';
-import { SqsLane, type MessageLane, type ReceivedMessage } from '../lanes/sqs-lane.ts';
+import type { MessageLane, ReceivedMessage } from '../lanes/sqs-lane.ts';
 import { SqsOutbox } from '../lanes/sqs-outbox.ts';
 import { ValidationError } from './errors.ts';
 import { newJobId } from './job-id.ts';
@@ -62,8 +62,11 @@ export class SqsJobs {
     deps: Omit<SqsJobsDeps, 'lane' | 'outbox'> & { connectionString: string },
     cleanups: (() => Promise<void>)[],
   ): Promise<SqsJobs | undefined> {
-    const lane = SqsLane.fromConfig(deps.config.aws);
-    if (!lane) return undefined;
+    if (deps.config.aws.sqsQueueUrl === undefined) return undefined;
+    // The SQS lane, and with it the SQS SDK, is loaded only when a queue is configured: a DB-only
+    // service would otherwise hold its code in memory for nothing (docs/performance.md).
+    const { SqsLane } = await import('../lanes/sqs-lane.ts');
+    const lane = new SqsLane(deps.config.aws.sqsQueueUrl, deps.config.aws.sqsRegion);
     cleanups.push(async () => lane.stop());
     const outbox = await SqsOutbox.start(deps.connectionString, (error) => deps.log(`sqs outbox: ${error.message}`));
     cleanups.push(() => outbox.stop(deps.config.shutdownTimeoutMs));

@@ -46,11 +46,6 @@ export interface MessageLane {
   stop(): void;
 }
 
-export interface SqsLaneSettings {
-  sqsQueueUrl: string | undefined;
-  sqsRegion: string | undefined;
-}
-
 export class SqsLane implements MessageLane {
   readonly #client: SQSClient;
   readonly #queueUrl: string;
@@ -59,11 +54,6 @@ export class SqsLane implements MessageLane {
     assertFifoQueueUrl(queueUrl);
     this.#queueUrl = queueUrl;
     this.#client = new SQSClient({ region: region ?? regionOf(queueUrl) });
-  }
-
-  /** The lane the config asks for: an SQS lane when a queue URL is set, none otherwise. */
-  static fromConfig(settings: SqsLaneSettings): SqsLane | undefined {
-    return settings.sqsQueueUrl === undefined ? undefined : new SqsLane(settings.sqsQueueUrl, settings.sqsRegion);
   }
 
   async send(message: SqsSend): Promise<string> {

@@ -1,7 +1,9 @@
-// Runs src/main.ts as a real child process (for signals, kill -9 and start-up messages).
+// Runs src/main.ts as a real child process (for signals, kill -9 and start-up messages), with the
+// arguments `npm start` gives it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { createTestDatabase } from './database.ts';
+import { ROOT, startArgs } from './start-command.ts';
 import { ADMIN_KEY, INTERNAL_TOKEN } from './service.ts';
 import { waitFor } from './wait.ts';
 
@@ -13,7 +15,8 @@ export interface ChildService {
 }
 
 export function startChild(env: Record<string, string>): ChildService {
-  const child = spawn(process.execPath, ['src/main.ts'], {
+  const child = spawn(process.execPath, startArgs(), {
+    cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
