@@ -25,7 +25,7 @@ export interface AwsClients {
 }
 
 /** Calls `make` once, on the first call, and hands every caller its promise. */
-export function once<T>(make: () => Promise<T>): () => Promise<T> {
+function once<T>(make: () => Promise<T>): () => Promise<T> {
   let made: Promise<T> | undefined;
   return () => (made ??= make());
 }
