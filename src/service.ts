@@ -61,7 +61,7 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
     // Key lookups and signing secrets are cached while this listener hears every change to them.
     const changes = await ChangeListener.start(database.connectionString, log);
     cleanups.push(() => changes.stop());
-    const appKeys = new AppKeys(pool, changes);
+    const appKeys = new AppKeys(pool, changes, config.authCacheSeconds);
     await appKeys.bootstrap({ bootstrapAdminKey: config.bootstrapAdminKey, embedded: database.embedded }, log);
     const aws = createAwsClients(config);
     cleanups.push(async () => aws.destroy());

@@ -90,3 +90,17 @@ t.test("the lane analyzes pg-boss's job table after a burst of inserts", async (
   const { rows } = await service.pool.query(`SELECT reltuples FROM pg_class WHERE oid = ('pgboss.' || quote_ident($1))::regclass`, [table]);
   t.ok(rows[0].reltuples >= 3_000, `the planner now counts the waiting jobs (${rows[0].reltuples})`);
 });
+
+t.test('answers are cached, and AUTH_CACHE_SECONDS bounds a cache whose NOTIFY never comes', async (t) => {
+  // As behind a pooler that drops LISTEN/NOTIFY: the change is made with the trigger off.
+  const short = await startTestService(t, { database: service.database, env: { AUTH_CACHE_SECONDS: '1', RUN_WORKERS: 'false' } });
+  const { key, keyId } = await new AppKeys(service.pool).createAppKey('cache-silent');
+  t.equal((await service.post('/v1/jobs/create', appJob(), bearer(key))).status, 202);
+  t.equal((await short.post('/v1/jobs/create', appJob(), bearer(key))).status, 202);
+  await service.pool.query('ALTER TABLE api_keys DISABLE TRIGGER api_keys_changed');
+  t.teardown(() => service.pool.query('ALTER TABLE api_keys ENABLE TRIGGER api_keys_changed'));
+  await service.pool.query('UPDATE api_keys SET revoked_at = now() WHERE key_id = $1', [keyId]);
+  t.equal((await service.post('/v1/jobs/create', appJob(), bearer(key))).status, 202, 'the default cache still answers: the lookup was cached');
+  const refused = await waitFor(async () => (await short.post('/v1/jobs/create', appJob(), bearer(key))).status === 401, { timeoutMs: 3_000, intervalMs: 100, what: 'the 1 s cache to run out' });
+  t.ok(refused, 'with AUTH_CACHE_SECONDS=1 the revoked key stops within about a second');
+});

@@ -22,9 +22,6 @@ export const hashKey = (key: string): Buffer => createHash('sha256').update(key)
 const newSecret = (prefix: string) => `${prefix}_${randomBytes(32).toString('base64url')}`;
 const newKeyId = () => `key_${randomBytes(8).toString('hex')}`;
 
-// A bound on how long an answer is kept even while the listener reports no change: should a
-// notification ever be lost, a revoked key still stops within this time.
-const CACHE_MAX_AGE_MS = 60_000;
 // Entries are small; past this many (a flood of distinct keys) the cache starts over.
 const CACHE_MAX_ENTRIES = 10_000;
 
@@ -35,10 +32,16 @@ const CACHE_MAX_ENTRIES = 10_000;
  */
 class CachedLookups<T> {
   readonly #changes: ChangeListener | undefined;
+  readonly #maxAgeMs: number;
   readonly #entries = new Map<string, { value: T; generation: number; at: number }>();
 
-  constructor(changes: ChangeListener | undefined) {
-    this.#changes = changes;
+  /**
+   * `maxAgeMs` bounds how long an answer is kept even while the listener reports no change: should
+   * a notification never arrive (a pooler that drops LISTEN), a revoked key still stops within it.
+   */
+  constructor(changes: ChangeListener | undefined, maxAgeMs: number) {
+    this.#changes = maxAgeMs > 0 ? changes : undefined;
+    this.#maxAgeMs = maxAgeMs;
   }
 
   async get(key: string, load: () => Promise<T>): Promise<T> {
@@ -55,7 +58,7 @@ class CachedLookups<T> {
     const missing: string[] = [];
     for (const key of keys) {
       const hit = this.#entries.get(key);
-      if (hit && hit.generation === changes.generation && now - hit.at < CACHE_MAX_AGE_MS) found.set(key, hit.value);
+      if (hit && hit.generation === changes.generation && now - hit.at < this.#maxAgeMs) found.set(key, hit.value);
       else missing.push(key);
     }
     if (missing.length === 0) return found;
@@ -81,11 +84,14 @@ export class AppKeys {
   readonly #callers: CachedLookups<Caller | undefined>;
   readonly #secrets: CachedLookups<string[]>;
 
-  /** `changes` enables caching of key lookups and signing secrets; without it every call queries. */
-  constructor(pool: Pool, changes?: ChangeListener) {
+  /**
+   * `changes` enables caching of key lookups and signing secrets, each answer for at most
+   * `cacheSeconds`; without it (or with 0) every call queries.
+   */
+  constructor(pool: Pool, changes?: ChangeListener, cacheSeconds = 60) {
     this.#pool = pool;
-    this.#callers = new CachedLookups(changes);
-    this.#secrets = new CachedLookups(changes);
+    this.#callers = new CachedLookups(changes, cacheSeconds * 1000);
+    this.#secrets = new CachedLookups(changes, cacheSeconds * 1000);
   }
 
   async authenticate(key: string): Promise<Caller | undefined> {

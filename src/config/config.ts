@@ -33,6 +33,8 @@ export interface Config {
   /** Run the DB-lane workers in this process (the long-running server); off for cron-only deploys. */
   runWorkers: boolean;
   shutdownTimeoutMs: number;
+  /** How long an API key or signing-secret lookup may be answered from the cache; 0: never. */
+  authCacheSeconds: number;
   retry: RetryDefaults;
   worker: WorkerSettings;
   defaultTimeoutMs: number;
@@ -178,6 +180,7 @@ export function parseConfig(env: Env): Config {
     internalToken,
     runWorkers: flag(env, 'RUN_WORKERS', true),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0, 900_000),
+    authCacheSeconds: integer(env, 'AUTH_CACHE_SECONDS', 60, 0, 3_600),
     retry,
     worker: {
       // pg-boss's own best batch (100 x 4 loops). Against 50 it cut PostgreSQL's CPU per executed
