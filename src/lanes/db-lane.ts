@@ -175,7 +175,7 @@ export class DbLane {
    */
   async sendWith(db: SqlClient, job: LaneSend, statement: { text: string; values: unknown[] }): Promise<boolean> {
     if (job.attemptOffset) throw new Error('sendWith takes new jobs only');
-    const queue = job.groupId === undefined ? STANDARD_QUEUE : ORDERED_QUEUE;
+    const queue = queueOf(job.groupId ?? null);
     const { data, ...options } = toPgBossJob(job);
     const combined: IDatabase = {
       executeSql: (text, values = []) => {
