@@ -23,6 +23,7 @@ export interface PgBossResult {
   latency: Latency;
   peakRssMb: number;
   sendCpu: CpuPerJob;
+  insertCpu: CpuPerJob;
   processCpu: CpuPerJob;
 }
 
@@ -43,12 +44,14 @@ async function main(input: PgBossInput): Promise<PgBossResult> {
   const sendPerSecond = perSecond(input.sends, performance.now() - started);
   const sendCpu = meter.perJob(input.sends);
 
+  meter = cpuMeter(process.pid, input.postmasterPid, false);
   started = performance.now();
   for (let done = 0; done < input.inserts; done += input.insertBatch) {
     const count = Math.min(input.insertBatch, input.inserts - done);
     await boss.insert('bench-insert', Array.from({ length: count }, () => ({ data: {} })));
   }
   const insertPerSecond = perSecond(input.inserts, performance.now() - started);
+  const insertCpu = meter.perJob(input.inserts);
 
   // Processing: the inserted backlog drained by no-op handlers, from the first handler call until
   // pg-boss has recorded the last completion.
@@ -94,6 +97,7 @@ async function main(input: PgBossInput): Promise<PgBossResult> {
     latency: latencyOf(samples),
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     sendCpu,
+    insertCpu,
     processCpu,
   };
 }

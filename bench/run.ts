@@ -86,6 +86,8 @@ function report(switchyard: SwitchyardResult, boss: PgBossResult, backlog: Backl
   console.log('\nCPU per job (what each process spent, so the shared machine\'s load does not hide the cost):');
   console.log(`  create:       ${cpu(sy.createCpu, 'switchyard')}`);
   console.log(`  send:         ${cpu(boss.sendCpu, 'pg-boss')}`);
+  if (sy.batchCpu) console.log(`  batch create: ${cpu(sy.batchCpu, 'switchyard')}`);
+  console.log(`  insert:       ${cpu(boss.insertCpu, 'pg-boss')}`);
   console.log(`  execution:    ${cpu(sy.executeCpu, 'switchyard')}`);
   console.log(`  processing:   ${cpu(boss.processCpu, 'pg-boss')}`);
   console.log(`  load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores`);

@@ -30,8 +30,9 @@ export interface SwitchyardResult {
   peakRssMb: number;
   /** Peak RSS of each service process: creating, executing, latency, batch. */
   peakRssByPhaseMb: Record<string, number>;
-  /** CPU per job while creating one job per request, and while executing. */
+  /** CPU per job while creating one job per request, 1,000 per request, and while executing. */
   createCpu: CpuPerJob;
+  batchCpu: CpuPerJob | null;
   executeCpu: CpuPerJob;
 }
 
@@ -165,23 +166,25 @@ function batchBody(items: unknown[]) {
   return { jobs: items };
 }
 
-async function batchIngest(input: SwitchyardInput): Promise<{ perSecond: number | string; peakRssMb: number }> {
+async function batchIngest(input: SwitchyardInput): Promise<{ perSecond: number | string; cpu: CpuPerJob | null; peakRssMb: number }> {
   const databaseUrl = await input.server.createDatabase('switchyard_batch');
   const service = await startServiceProcess(databaseUrl, { ...input.serviceEnv, RUN_WORKERS: 'false' }, input.nodeArgs);
   const client = jsonClient(service.url, 1);
   try {
     const body = () => batchBody(Array.from({ length: input.batchSize }, (_, index) => createBody(input.target.url, index)));
     const probe = await client.post('/v1/jobs/batch', body());
-    if (probe.status === 404) return { perSecond: 'n/a: route missing (404)', peakRssMb: service.peakRssMb() };
+    if (probe.status === 404) return { perSecond: 'n/a: route missing (404)', cpu: null, peakRssMb: service.peakRssMb() };
     if (probe.status < 200 || probe.status > 299) {
-      return { perSecond: `n/a: batch answered ${probe.status} ${JSON.stringify(probe.body).slice(0, 200)}`, peakRssMb: service.peakRssMb() };
+      return { perSecond: `n/a: batch answered ${probe.status} ${JSON.stringify(probe.body).slice(0, 200)}`, cpu: null, peakRssMb: service.peakRssMb() };
     }
+    const meter = cpuMeter(service.pid, input.server.postmasterPid, true);
     const started = performance.now();
     for (let i = 0; i < input.batchRequests; i++) {
       const response = await client.post('/v1/jobs/batch', body());
       if (response.status < 200 || response.status > 299) throw new Error(`batch answered ${response.status}`);
     }
-    return { perSecond: perSecond(input.batchRequests * input.batchSize, performance.now() - started), peakRssMb: service.peakRssMb() };
+    const jobs = input.batchRequests * input.batchSize;
+    return { perSecond: perSecond(jobs, performance.now() - started), cpu: meter.perJob(jobs), peakRssMb: service.peakRssMb() };
   } finally {
     client.close();
     await service.stop();
@@ -218,6 +221,7 @@ export async function benchSwitchyard(input: SwitchyardInput): Promise<Switchyar
       batch: Math.round(batch.peakRssMb),
     },
     createCpu: main.createCpu,
+    batchCpu: batch.cpu,
     executeCpu: main.executeCpu,
   };
 }
