@@ -62,6 +62,14 @@ const listParameters = Object.entries(ListJobsQuery.shape).map(([name, schema]) 
   schema: name === 'limit' ? { type: 'integer', minimum: 1, maximum: 500, default: 50 } : jsonSchema(schema as z.ZodType, 'input'),
 }));
 
+/** The cron entry point and its legacy path take and answer the same. */
+const runDue = (summary: string) => ({
+  summary,
+  security: [{ internalToken: [] }],
+  requestBody: { required: false, content: { 'application/json': { schema: ref('RunRequest') } } },
+  responses: { 200: json('RunCounts', 'What the run did.'), 400: badRequest, 401: unauthorized },
+});
+
 const action = (summary: string) => ({
   summary,
   parameters: [idParameter],
@@ -121,14 +129,7 @@ export const openApiDocument = {
     '/v1/jobs/{id}/retry': { post: action('Run a failed or dead-lettered job again, with a fresh set of attempts') },
     '/v1/jobs/{id}/deadletter': { post: action('Give up on a pending, retrying, scheduled or failed job') },
     '/v1/jobs/{id}/cancel': { post: action('Cancel a pending, retrying or scheduled job') },
-    '/internal/v1/run-db-jobs': {
-      post: {
-        summary: 'Run due DB-lane jobs now (cron entry point)',
-        security: [{ internalToken: [] }],
-        requestBody: { required: false, content: { 'application/json': { schema: ref('RunRequest') } } },
-        responses: { 200: json('RunCounts', 'What the run did.'), 400: badRequest, 401: unauthorized },
-      },
-    },
+    '/internal/v1/run-db-jobs': { post: runDue('Run due DB-lane jobs now (cron entry point)') },
     '/internal/v1/process-scheduled-message': {
       post: {
         summary: 'Run a scheduled job that EventBridge Scheduler delivers (the scheduled-message callback); a repeated delivery runs nothing',
@@ -137,14 +138,7 @@ export const openApiDocument = {
         responses: { 200: json('ScheduledMessageResult', 'What this delivery did; `ran` is false when the job was already taken or is gone.'), 400: badRequest, 401: unauthorized },
       },
     },
-    '/internal/v1/jobs/run': {
-      post: {
-        summary: 'Legacy: the same as /internal/v1/run-db-jobs',
-        security: [{ internalToken: [] }],
-        requestBody: { required: false, content: { 'application/json': { schema: ref('RunRequest') } } },
-        responses: { 200: json('RunCounts', 'What the run did.'), 400: badRequest, 401: unauthorized },
-      },
-    },
+    '/internal/v1/jobs/run': { post: runDue('Legacy: the same as /internal/v1/run-db-jobs') },
   },
 };
 
