@@ -78,6 +78,11 @@ t.test('every route answers as documented', async (t) => {
     conforms(t, 'post', path, await service.post(path, { limit: -1 }, auth));
     conforms(t, 'post', path, await service.post(path, { limit: 10 }));
   }
+  const poll = '/internal/v1/poll-sqs';
+  requestConforms(t, 'post', poll, { limit: 10 });
+  conforms(t, 'post', poll, await service.post(poll, { limit: 10 }, auth));
+  conforms(t, 'post', poll, await service.post(poll, { limit: 0 }, auth));
+  conforms(t, 'post', poll, await service.post(poll, { limit: 10 }));
   const scheduled = '/internal/v1/process-scheduled-message';
   const delivery = { jobId: newJobId() };
   conforms(t, 'post', scheduled, await service.post(scheduled, delivery, auth));

@@ -7,11 +7,15 @@ import { JobPage, JobStatusSchema, JobView } from '../jobs/job-view.ts';
 import { CreateJobRequest } from '../jobs/message-schema.ts';
 import { ScheduledMessage } from '../jobs/scheduled-messages.ts';
 import { LegacyRunRequest } from './routes/legacy.ts';
+import { PollRequest } from './routes/sqs.ts';
 
 const CreatedJob = z.object({ id: z.uuid(), status: JobStatusSchema });
 const BatchCreated = z.object({ jobs: z.array(CreatedJob.extend({ created: z.boolean() })) });
 const RunCounts = z.object({
   claimed: z.int(), completed: z.int(), retrying: z.int(), failed: z.int(), deadLettered: z.int(), skipped: z.int(), recovered: z.int(),
+});
+const PollCounts = z.object({
+  forwarded: z.int(), received: z.int(), completed: z.int(), handedOver: z.int(), failed: z.int(), deadLettered: z.int(), rejected: z.int(), skipped: z.int(),
 });
 const ErrorBody = z.object({
   error: z.string(),
@@ -39,6 +43,8 @@ const components = {
   Job: jsonSchema(JobView, 'output'),
   JobPage: jsonSchema(JobPage, 'output'),
   RunCounts: jsonSchema(RunCounts, 'output'),
+  PollRequest: jsonSchema(PollRequest, 'input'),
+  PollCounts: jsonSchema(PollCounts, 'output'),
   Error: jsonSchema(ErrorBody, 'output'),
   Health: jsonSchema(Health, 'output'),
   ScheduledMessage: jsonSchema(ScheduledMessage, 'input'),
@@ -139,6 +145,19 @@ export const openApiDocument = {
       },
     },
     '/internal/v1/jobs/run': { post: runDue('Legacy: the same as /internal/v1/run-db-jobs') },
+    '/internal/v1/poll-sqs': {
+      post: {
+        summary: 'Forward due outbox entries to SQS, then receive up to `limit` messages and run them (cron entry point of the SQS lane)',
+        security: [{ internalToken: [] }],
+        requestBody: { required: false, content: { 'application/json': { schema: ref('PollRequest') } } },
+        responses: {
+          200: json('PollCounts', 'What the poll did.'),
+          400: badRequest,
+          401: unauthorized,
+          409: json('Error', 'There is no SQS queue to poll (`sqs_not_configured`): AWS_SQS_QUEUE_URL is not set.'),
+        },
+      },
+    },
   },
 };
 

@@ -7,7 +7,7 @@ import { requireInternalToken } from '../auth.ts';
 import { readJsonBody } from '../body.ts';
 import { HttpError } from '../errors.ts';
 
-const PollRequest = z.strictObject({ limit: z.int().min(1).max(100).default(10) });
+export const PollRequest = z.strictObject({ limit: z.int().min(1).max(100).default(10) });
 
 export function sqsRoutes(sqsJobs: SqsJobs | undefined, internalToken: string | undefined, bodyLimitBytes: number): Router {
   const router = new Router({ prefix: '/internal/v1' });
