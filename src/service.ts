@@ -79,8 +79,10 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
     const notifier = config.alertEmailTo.length > 0
       ? createSesNotifier({ ses: aws.ses, from: config.aws.sesFromEmail!, to: config.alertEmailTo })
       : silentNotifier;
-    const sqsJobs = await SqsJobs.fromConfig({ config, pool, dbLane, executors, log, connectionString: database.connectionString }, cleanups);
-    const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, scheduler, notifier, log, signingSecrets: (appIds) => appKeys.signingSecrets(appIds) });
+    // Every path that runs a job (the DB lane, the SQS lane, the scheduler callback) signs with these.
+    const signingSecrets = (appIds: string[]) => appKeys.signingSecrets(appIds);
+    const sqsJobs = await SqsJobs.fromConfig({ config, pool, dbLane, executors, signingSecrets, log, connectionString: database.connectionString }, cleanups);
+    const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, scheduler, notifier, log, signingSecrets });
 
     if (config.runWorkers) {
       await dbLane.work(async (batch) => {

@@ -7,6 +7,7 @@ import { createScheduledMessageHandler } from '../src/handlers/scheduled-message
 import { claimWithSafetyNet } from '../src/jobs/scheduled-messages.ts';
 import { DbLane } from '../src/lanes/db-lane.ts';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
+import { verifyAsReceiver } from './helpers/signature.ts';
 import { startTarget } from './helpers/target.ts';
 
 const scheduler = mockClient(SchedulerClient);
@@ -100,6 +101,7 @@ t.test('the callback, delivered twice, runs the job once, records it and deletes
   t.equal(target.requests.length, 1);
   t.equal(target.requests[0]!.headers['idempotency-key'], 'sched-1');
   t.equal(target.requests[0]!.headers['switchyard-attempt'], '1');
+  t.match(await verifyAsReceiver(service.pool, 'test-app', target.url, target.requests[0]!), { ok: true }, 'signed with the app secret');
   const row = await service.job(created.body.id);
   t.equal(row!.status, 'completed');
   t.equal(row!.attempts, 1);

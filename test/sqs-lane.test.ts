@@ -3,6 +3,7 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import t from 'tap';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
+import { verifyAsReceiver } from './helpers/signature.ts';
 import { startTestSqs } from './helpers/sqs.ts';
 import { startTarget, startConcurrencyTarget } from './helpers/target.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -111,6 +112,7 @@ t.test('mode=both: row and outbox commit together, the job runs once through SQS
   t.ok(row!.completed_at instanceof Date);
   t.match(await poll(), { forwarded: 0, received: 0 });
   t.equal(target.requests.length, 1, 'the job ran once');
+  t.match(await verifyAsReceiver(service.pool, 'test-app', target.url, target.requests[0]!), { ok: true }, 'signed as a DB-lane request is');
 });
 
 t.test('order within a group, groups in parallel', async (t) => {

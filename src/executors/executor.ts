@@ -2,6 +2,15 @@
 // framework. The DB lane, the SQS lane and the scheduler callback all hand them the same input.
 import type { Execution, ExecutionType, LambdaProxyMessage } from '../jobs/message-schema.ts';
 
+/**
+ * The signing secrets of each of these apps (current, then next while rotating). Whoever hands a
+ * rest-api job to the executors looks them up once per batch and puts them on the request.
+ */
+export type SigningSecretsLookup = (appIds: string[]) => Promise<Map<string, string[]>>;
+
+/** For a caller with no apps to sign for (tests, tools): requests go out unsigned. */
+export const noSigningSecrets: SigningSecretsLookup = async () => new Map();
+
 export interface ExecutionRequest {
   jobId: string;
   appId: string;

@@ -3,7 +3,7 @@
 import type { Config } from '../config/config.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
-import type { Outcome } from '../executors/executor.ts';
+import { noSigningSecrets, type Outcome, type SigningSecretsLookup } from '../executors/executor.ts';
 import type { DbLane, LaneJob, SqlClient } from '../lanes/db-lane.ts';
 import { alertInBackground, silentNotifier, type DeadLetterNotifier } from './dead-letter-alerts.ts';
 import { ValidationError } from './errors.ts';
@@ -51,7 +51,7 @@ export interface JobServiceDeps {
   /** Told about every dead-lettered job; silent when not given. */
   notifier?: DeadLetterNotifier;
   /** The signing secrets of each app whose jobs are about to run (see AppKeys.signingSecrets). */
-  signingSecrets?: (appIds: string[]) => Promise<Map<string, string[]>>;
+  signingSecrets?: SigningSecretsLookup;
   log?: (message: string) => void;
 }
 
@@ -64,12 +64,12 @@ export class JobService {
   readonly #scheduler: JobScheduler;
   readonly #notifier: DeadLetterNotifier;
   readonly #log: (message: string) => void;
-  readonly #signingSecrets: (appIds: string[]) => Promise<Map<string, string[]>>;
+  readonly #signingSecrets: SigningSecretsLookup;
 
   constructor(deps: JobServiceDeps) {
     this.#scheduler = deps.scheduler ?? createEmbeddedScheduler(deps.dbLane);
     this.#notifier = deps.notifier ?? silentNotifier;
-    this.#signingSecrets = deps.signingSecrets ?? (async () => new Map());
+    this.#signingSecrets = deps.signingSecrets ?? noSigningSecrets;
     this.#config = deps.config;
     this.#pool = deps.pool;
     this.#dbLane = deps.dbLane;
@@ -214,6 +214,7 @@ export class JobService {
       scheduler: this.#scheduler,
       notifier: this.#notifier,
       defaultTimeoutMs: this.#config.defaultTimeoutMs,
+      signingSecrets: this.#signingSecrets,
       log: this.#log,
     }, input);
   }

@@ -4,7 +4,7 @@
 // then retries like any other.
 import { z } from 'zod';
 import { inTransaction, type Pool } from '../db/pool.ts';
-import type { Outcome } from '../executors/executor.ts';
+import type { Outcome, SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { DbLane, LaneSend } from '../lanes/db-lane.ts';
 import { alertInBackground, type DeadLetterNotifier } from './dead-letter-alerts.ts';
@@ -37,6 +37,7 @@ export interface ScheduledMessageDeps {
   scheduler: JobScheduler;
   notifier: DeadLetterNotifier;
   defaultTimeoutMs: number;
+  signingSecrets: SigningSecretsLookup;
   log: (message: string) => void;
 }
 
@@ -56,6 +57,7 @@ export async function processScheduledMessage(deps: ScheduledMessageDeps, input:
     idempotencyKey: row.idempotency_key ?? undefined,
     lambdaProxyMessage: row.lambda_proxy_message,
     execution: row.execution_config,
+    signingSecrets: (await deps.signingSecrets([row.app_id])).get(row.app_id),
     signal: new AbortController().signal,
   });
   const status = outcome.kind === 'ok' ? 'completed'

@@ -3,6 +3,7 @@
 // when AWS_SQS_QUEUE_URL is set; without it the service has no SQS side at all.
 import type { Config } from '../config/config.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
+import { noSigningSecrets, type SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { DbLane } from '../lanes/db-lane.ts';
 import type { MessageLane, ReceivedMessage } from '../lanes/sqs-lane.ts';
@@ -31,6 +32,8 @@ export interface SqsJobsDeps {
   lane: MessageLane;
   outbox: SqsOutbox;
   executors: ExecutorRegistry;
+  /** The signing secrets of the apps whose messages run here; none (unsigned) when not given. */
+  signingSecrets?: SigningSecretsLookup;
   log: (message: string) => void;
   /** How long a received message stays hidden; extended while its job runs. */
   visibilityTimeoutSeconds?: number;
@@ -150,7 +153,12 @@ export class SqsJobs {
       const key = message.groupId ?? message.messageId;
       groups.set(key, [...groups.get(key) ?? [], message]);
     }
-    const deps = { ...this.#deps, visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds, signal: this.#abortRunning.signal };
+    const deps = {
+      ...this.#deps,
+      signingSecrets: this.#deps.signingSecrets ?? noSigningSecrets,
+      visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds,
+      signal: this.#abortRunning.signal,
+    };
     await Promise.all([...groups.values()].map(async (group) => {
       for (const message of group) {
         try {

@@ -4,7 +4,7 @@
 // decides whether it still needs to run (see docs/sqs-lane.md).
 import type { Config } from '../config/config.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
-import type { Outcome } from '../executors/executor.ts';
+import type { Outcome, SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { DbLane, SqlClient } from '../lanes/db-lane.ts';
 import type { MessageLane, ReceivedMessage } from '../lanes/sqs-lane.ts';
@@ -23,6 +23,7 @@ export interface MessageHandlerDeps {
   lane: MessageLane;
   executors: ExecutorRegistry;
   visibilityTimeoutSeconds: number;
+  signingSecrets: SigningSecretsLookup;
   signal: AbortSignal;
   log: (message: string) => void;
 }
@@ -117,6 +118,7 @@ async function executeKeepingVisible(deps: MessageHandlerDeps, message: Received
       idempotencyKey: envelope.idempotencyKey ?? undefined,
       lambdaProxyMessage: envelope.message.lambdaProxyMessage,
       execution: envelope.message.execution,
+      signingSecrets: (await deps.signingSecrets([envelope.appId])).get(envelope.appId),
       signal: deps.signal,
     });
   } finally {
