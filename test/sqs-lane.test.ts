@@ -115,6 +115,19 @@ t.test('mode=both: row and outbox commit together, the job runs once through SQS
   t.match(await verifyAsReceiver(service.pool, 'test-app', target.url, target.requests[0]!), { ok: true }, 'signed as a DB-lane request is');
 });
 
+t.test('mode=both after a mode=sqs job with the same key: both run, SQS drops neither', async (t) => {
+  const target = await startTarget(() => ({ status: 200 }));
+  t.teardown(() => target.close());
+  const viaSqs = await service.post('/v1/jobs/create', restJob(target.url, { mode: 'sqs', idempotencyKey: 'shared-key' }, { path: '/sqs' }));
+  const viaBoth = await service.post('/v1/jobs/create', restJob(target.url, { mode: 'both', idempotencyKey: 'shared-key' }, { path: '/both' }));
+  t.same([viaSqs.status, viaBoth.status], [202, 202]);
+  // One group (the app): the second message is received once the first is done.
+  t.match(await poll(), { forwarded: 1, received: 1, completed: 1 });
+  t.match(await poll(), { received: 1, completed: 1 });
+  t.same(target.requests.map((request) => request.url), ['/sqs', '/both']);
+  t.match(await service.job(viaBoth.body.id), { status: 'completed' }, 'the row accepted with 202 ran');
+});
+
 t.test('order within a group, groups in parallel', async (t) => {
   // The target itself counts what is in flight at once, overall and per group.
   const target = await startConcurrencyTarget(300);

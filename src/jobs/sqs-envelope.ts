@@ -48,8 +48,14 @@ export function buildEnvelope(input: EnvelopeInput): SqsEnvelope {
 /** The SQS FIFO group: the caller's message group, else the app, so an app's jobs keep their order. */
 export const sqsGroupOf = (envelope: Pick<SqsEnvelope, 'messageGroupId' | 'appId'>) => envelope.messageGroupId ?? envelope.appId;
 
-/** SQS deduplicates on this within its five-minute window: the idempotency key, else the job id. */
-export const deduplicationIdOf = (envelope: Pick<SqsEnvelope, 'idempotencyKey' | 'jobId'>) => envelope.idempotencyKey ?? envelope.jobId;
+/**
+ * SQS deduplicates on this within its five-minute window. A mode=sqs job has nothing else to
+ * deduplicate on, so its idempotency key (else its job id) is the id. A mode=both job's key was
+ * already settled by its row's unique index, and the message must carry that row's job: keyed on
+ * its job id, a mode=sqs message with the same key sent just before cannot make SQS drop it.
+ */
+export const deduplicationIdOf = (envelope: Pick<SqsEnvelope, 'mode' | 'idempotencyKey' | 'jobId'>) =>
+  envelope.mode === 'both' ? envelope.jobId : envelope.idempotencyKey ?? envelope.jobId;
 
 export type ParsedMessage = { ok: true; envelope: SqsEnvelope } | { ok: false; reason: string };
 
