@@ -2,9 +2,17 @@
 import t from 'tap';
 import { ConfigError, parseConfig } from '../src/config/config.ts';
 import { newJobId } from '../src/jobs/job-id.ts';
+import { expireInSecondsFor } from '../src/jobs/job-preparation.ts';
 import { hasAttemptsLeft, nominalDelaySeconds, resolveRetryPolicy } from '../src/jobs/retry-policy.ts';
 import { buildProxyRequest } from '../src/executors/proxy-request.ts';
 import { isRetryableStatus } from '../src/executors/http-outcome.ts';
+
+t.test('a claim lasts as long as the call it makes, plus the margin: a schedule job\'s is its target\'s', async (t) => {
+  const target = { type: 'rest-api' as const, baseUrl: 'https://example.com', timeoutMs: 600_000 };
+  t.equal(expireInSecondsFor(target, 30_000), 610);
+  t.equal(expireInSecondsFor({ type: 'rest-api', baseUrl: 'https://example.com' }, 30_000), 40, 'the default timeout');
+  t.equal(expireInSecondsFor({ type: 'schedule', delaySeconds: 60, targetExecution: target }, 30_000), 610, 'not the default');
+});
 
 t.test('config: defaults, and an invalid value names its variable', async (t) => {
   const config = parseConfig({});

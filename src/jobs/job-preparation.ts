@@ -31,9 +31,14 @@ export function runAtOf(request: Pick<CreateJobRequest, 'runAt' | 'delaySeconds'
   return null;
 }
 
-/** How long the lane lets one attempt of a call run before it takes the claim back. */
+/**
+ * How long the lane lets one attempt of a call run before it takes the claim back. What a schedule
+ * job finally calls bounds its claim, not the schedule itself: every caller (create, a retry by
+ * hand, the scheduler callback's hand-over) gets that from here.
+ */
 export function expireInSecondsFor(execution: Execution, defaultTimeoutMs: number): number {
-  const timeoutMs = 'timeoutMs' in execution && execution.timeoutMs !== undefined ? execution.timeoutMs : defaultTimeoutMs;
+  const called = execution.type === 'schedule' ? execution.targetExecution : execution;
+  const timeoutMs = 'timeoutMs' in called && called.timeoutMs !== undefined ? called.timeoutMs : defaultTimeoutMs;
   return Math.ceil(timeoutMs / 1000) + EXPIRY_MARGIN_SECONDS;
 }
 
@@ -77,8 +82,6 @@ export function prepareDbJob(config: Config, request: CreateJobRequest, legacy: 
   const policy = resolveRetryPolicy(config.retry, request.retry);
   const scheduleAt = execution.type === 'schedule' ? scheduleTimeOf(request, execution) : null;
   const runAt = scheduleAt ?? runAtOf(request);
-  // What a schedule job finally calls bounds its claim, not the schedule itself.
-  const called = execution.type === 'schedule' ? execution.targetExecution : execution;
   const id = newJobId();
   return {
     row: {
@@ -98,6 +101,6 @@ export function prepareDbJob(config: Config, request: CreateJobRequest, legacy: 
       type: legacy?.type ?? null,
       payload: legacy?.payload ?? null,
     },
-    lane: { id, groupId: request.messageGroupId, startAfter: runAt ?? undefined, ...laneSettings(config, called, policy) },
+    lane: { id, groupId: request.messageGroupId, startAfter: runAt ?? undefined, ...laneSettings(config, execution, policy) },
   };
 }

@@ -11,7 +11,7 @@ import { alertInBackground, type DeadLetterNotifier } from './dead-letter-alerts
 import { expireInSecondsFor } from './job-preparation.ts';
 import * as repo from './job-repository.ts';
 import type { JobScheduler } from './job-scheduler.ts';
-import { TargetExecution, type ScheduleExecution } from './message-schema.ts';
+import { TargetExecution } from './message-schema.ts';
 import { claimScheduledJob } from './schedule-repository.ts';
 import { hasAttemptsLeft, nominalDelaySeconds } from './retry-policy.ts';
 import { parseOrThrow } from './validation.ts';
@@ -111,7 +111,7 @@ export function claimWithSafetyNet(deps: Pick<ScheduledMessageDeps, 'pool' | 'db
  * a worker lost on the last attempt still hand the job back (see LaneRetry).
  */
 function laneRetry(row: repo.JobRow, defaultTimeoutMs: number, delaySeconds: (expireInSeconds: number) => number): LaneSend {
-  const expireInSeconds = expireInSecondsFor((row.execution_config as ScheduleExecution).targetExecution, defaultTimeoutMs);
+  const expireInSeconds = expireInSecondsFor(row.execution_config, defaultTimeoutMs);
   return {
     id: row.id,
     groupId: row.message_group_id ?? undefined,
