@@ -11,7 +11,7 @@ import { assertExecutable, prepareDbJob } from './job-preparation.ts';
 import * as repo from './job-repository.ts';
 import { createEmbeddedScheduler, type JobScheduler } from './job-scheduler.ts';
 import { CreateJobRequest, type Execution, type ScheduleExecution } from './message-schema.ts';
-import { hasAttemptsLeft, resolveRetryPolicy } from './retry-policy.ts';
+import { attemptStatus, resolveRetryPolicy } from './retry-policy.ts';
 import type { SqsJobs } from './sqs-jobs.ts';
 import { setScheduleArn } from './schedule-repository.ts';
 import { processScheduledMessage, type ScheduledMessageResult } from './scheduled-messages.ts';
@@ -222,10 +222,4 @@ export class JobService {
   async healthy(): Promise<void> {
     await repo.ping(this.#pool);
   }
-}
-
-function attemptStatus(outcome: Outcome, attempt: number, maxAttempts: number): repo.AttemptResult['status'] {
-  if (outcome.kind === 'ok') return 'completed';
-  if (outcome.kind === 'fail') return attempt > maxAttempts ? 'dead_lettered' : 'failed';
-  return hasAttemptsLeft({ maxAttempts }, attempt) ? 'retrying' : 'dead_lettered';
 }

@@ -4,6 +4,8 @@
 // so that many jobs failing together do not come back together; the real time of the next attempt
 // is read back from pg-boss into jobs.next_retry_at.
 import type { RetryDefaults } from '../config/config.ts';
+import type { Outcome } from '../executors/executor.ts';
+import type { AttemptResult } from './job-repository.ts';
 import type { RetryOverride } from './message-schema.ts';
 import { ValidationError } from './errors.ts';
 
@@ -34,4 +36,15 @@ export function nominalDelaySeconds(policy: RetryPolicy, failedAttempt: number):
 /** True when the attempt that just failed was not the last one allowed. */
 export function hasAttemptsLeft(policy: Pick<RetryPolicy, 'maxAttempts'>, attempt: number): boolean {
   return attempt < policy.maxAttempts;
+}
+
+/**
+ * What an attempt's outcome makes of its job, in either lane. An attempt past the last one is the
+ * lane's spare, claimed after the worker of the last attempt was lost: it is not run, its `fail`
+ * says so, and the job ends dead-lettered, as when the last attempt fails retryably.
+ */
+export function attemptStatus(outcome: Outcome, attempt: number, maxAttempts: number): AttemptResult['status'] {
+  if (outcome.kind === 'ok') return 'completed';
+  if (outcome.kind === 'fail') return attempt > maxAttempts ? 'dead_lettered' : 'failed';
+  return hasAttemptsLeft({ maxAttempts }, attempt) ? 'retrying' : 'dead_lettered';
 }

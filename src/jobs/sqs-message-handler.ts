@@ -10,7 +10,7 @@ import type { DbLane, SqlClient } from '../lanes/db-lane.ts';
 import type { MessageLane, ReceivedMessage } from '../lanes/sqs-lane.ts';
 import { laneSettings } from './job-preparation.ts';
 import * as repo from './job-repository.ts';
-import { hasAttemptsLeft, nominalDelaySeconds } from './retry-policy.ts';
+import { attemptStatus, nominalDelaySeconds } from './retry-policy.ts';
 import { parseEnvelope, type SqsEnvelope } from './sqs-envelope.ts';
 import { insertRejectedMessage } from './sqs-repository.ts';
 
@@ -124,12 +124,6 @@ async function executeKeepingVisible(deps: MessageHandlerDeps, message: Received
   } finally {
     clearInterval(extend);
   }
-}
-
-function attemptStatus(outcome: Outcome, attempt: number, maxAttempts: number): repo.AttemptResult['status'] {
-  if (outcome.kind === 'ok') return 'completed';
-  if (outcome.kind === 'fail') return attempt > maxAttempts ? 'dead_lettered' : 'failed';
-  return hasAttemptsLeft({ maxAttempts }, attempt) ? 'retrying' : 'dead_lettered';
 }
 
 /** Creates the row of a mode=sqs job the first time Postgres needs it; false when its idempotency key is taken. */
