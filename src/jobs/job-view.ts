@@ -1,6 +1,7 @@
 // How a job looks from outside: the response schema of the read routes (also the OpenAPI
 // description of them) and the mapping from a jobs row to it, with secrets taken out.
 import { z } from 'zod';
+import { REDACTED, SECRET_HEADER } from '../executors/redact.ts';
 import type { JobRow } from './job-repository.ts';
 import { Mode } from './message-schema.ts';
 
@@ -47,10 +48,6 @@ export const JobPage = z.object({
 });
 export type JobPage = z.infer<typeof JobPage>;
 
-export const REDACTED = '[redacted]';
-// Header names whose values are credentials. Matched anywhere in the name, so x-api-key,
-// proxy-authorization, x-upstream-token and x-hub-signature-256 are all caught.
-const SECRET_HEADER = /authorization|api[-_]?key|cookie|token|secret|signature|password|credential|session/i;
 const HEADER_MAPS = new Set(['headers', 'multivalueheaders']);
 
 /**

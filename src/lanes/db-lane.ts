@@ -149,7 +149,7 @@ export class DbLane {
 
   /** Adds the job inside the caller's transaction: it exists exactly when the caller commits. */
   async send(client: SqlClient, job: LaneSend): Promise<void> {
-    const queue = job.groupId === undefined ? STANDARD_QUEUE : ORDERED_QUEUE;
+    const queue = queueOf(job.groupId ?? null);
     const { data, ...options } = toPgBossJob(job);
     const id = await this.#boss.send(queue, data, { ...options, db: asDatabase(client) });
     if (id === null) throw new Error(`the DB lane already holds a job with id ${job.id}`);
@@ -352,8 +352,7 @@ export class DbLane {
   async runNow(jobIds: { id: string; groupId: string | null }[]): Promise<string[]> {
     const moved: string[] = [];
     for (const { id, groupId } of jobIds) {
-      const queue = groupId === null ? STANDARD_QUEUE : ORDERED_QUEUE;
-      const result = await this.#boss.update(queue, undefined, { id, startAfter: new Date() });
+      const result = await this.#boss.update(queueOf(groupId), undefined, { id, startAfter: new Date() });
       if (result.updated > 0) moved.push(id);
     }
     return moved;
