@@ -6,6 +6,7 @@
 // (Request/Response objects, web streams, signal plumbing) was most of the executor's cost
 // (docs/performance.md).
 import { errors, request, type Dispatcher } from 'undici';
+import { attemptDeadline } from './attempt-deadline.ts';
 import type { Outcome } from './executor.ts';
 import { outcomeForStatus, readExcerpt } from './http-outcome.ts';
 import type { HttpRequestSpec } from './proxy-request.ts';
@@ -42,26 +43,14 @@ function describeNetworkError(error: unknown): string {
  */
 export async function sendHttp(spec: HttpRequestSpec, timeoutMs: number, signal: AbortSignal, dispatcher: Dispatcher): Promise<Outcome> {
   const started = performance.now();
-  // One timer per attempt, cleared when it ends. AbortSignal.timeout() would keep each signal (and
-  // its AbortSignal.any() composite) alive for the whole timeout after the request is done: at
-  // thousands of jobs per second that held tens of thousands of them, and the service's RSS grew
-  // with the number of jobs run.
-  const abort = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    abort.abort();
-  }, timeoutMs);
-  const abandon = () => abort.abort();
-  if (signal.aborted) abandon();
-  else signal.addEventListener('abort', abandon, { once: true });
+  const deadline = attemptDeadline(timeoutMs, signal);
   try {
     const response = await request(spec.url, {
       dispatcher,
       method: spec.method as 'GET',
       headers: flatHeaders(spec.headers),
       body: spec.body,
-      signal: abort.signal,
+      signal: deadline.signal,
       // undici's own limits (300 s each) would otherwise cut a longer job timeout short.
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
@@ -76,13 +65,12 @@ export async function sendHttp(spec: HttpRequestSpec, timeoutMs: number, signal:
     const durationMs = Math.round(performance.now() - started);
     const refusal = findRefusal(error);
     if (refusal) return { kind: 'fail', reason: refusal.message };
-    if (timedOut || error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError) {
+    if (deadline.timedOut() || error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError) {
       return { kind: 'retry', reason: `timed out after ${timeoutMs} ms` };
     }
     if (signal.aborted) return { kind: 'retry', reason: `attempt abandoned (shutdown or expiry) after ${durationMs} ms` };
     return { kind: 'retry', reason: `network error: ${describeNetworkError(error)}` };
   } finally {
-    clearTimeout(timer);
-    signal.removeEventListener('abort', abandon);
+    deadline.dispose();
   }
 }

@@ -3,6 +3,7 @@
 // function and stores what it answered, with any FunctionError, in last_response.
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { LambdaInvokeExecution, LambdaProxyMessage } from '../jobs/message-schema.ts';
+import { attemptDeadline } from './attempt-deadline.ts';
 import type { ExecutionRequest, Executor, Outcome, ResponseSummary } from './executor.ts';
 import { isRetryableStatus, RESPONSE_EXCERPT_BYTES } from './http-outcome.ts';
 import { jobHeaders } from './rest-api.ts';
@@ -85,7 +86,7 @@ export function createLambdaInvokeExecutor(options: LambdaInvokeOptions): Execut
       const execution = request.execution as LambdaInvokeExecution;
       const invocationType = execution.invocationType ?? 'Event';
       const timeoutMs = execution.timeoutMs ?? options.defaultTimeoutMs;
-      const timeout = AbortSignal.timeout(timeoutMs);
+      const deadline = attemptDeadline(timeoutMs, request.signal);
       const started = performance.now();
       try {
         const lambda = await options.lambda();
@@ -96,7 +97,7 @@ export function createLambdaInvokeExecutor(options: LambdaInvokeOptions): Execut
           Qualifier: execution.qualifier,
           InvocationType: invocationType,
           Payload: Buffer.from(JSON.stringify(toProxyEvent(request.lambdaProxyMessage, request))),
-        }), { abortSignal: AbortSignal.any([request.signal, timeout]) });
+        }), { abortSignal: deadline.signal });
         const response = {
           status: result.StatusCode ?? 0,
           durationMs: Math.round(performance.now() - started),
@@ -109,11 +110,13 @@ export function createLambdaInvokeExecutor(options: LambdaInvokeOptions): Execut
         const status = $metadata?.httpStatusCode;
         const reason = `${name}: ${message}`;
         if (request.signal.aborted) return { kind: 'retry', reason: 'attempt abandoned (shutdown or expiry)' };
-        if (timeout.aborted) return { kind: 'retry', reason: `timed out after ${timeoutMs} ms` };
+        if (deadline.timedOut()) return { kind: 'retry', reason: `timed out after ${timeoutMs} ms` };
         if (status !== undefined && status >= 400 && status < 500 && !isRetryableStatus(status) && !RETRYABLE_ERRORS.has(name)) {
           return { kind: 'fail', reason };
         }
         return { kind: 'retry', reason };
+      } finally {
+        deadline.dispose();
       }
     },
   };
