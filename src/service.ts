@@ -58,9 +58,10 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
     const dbLane = await DbLane.start(database.connectionString, config.worker, (error) => log(`db lane: ${error.message}`));
     cleanups.push(() => dbLane.stop(config.shutdownTimeoutMs));
 
-    // Key lookups and signing secrets are cached while this listener hears every change to them.
-    const changes = await ChangeListener.start(database.connectionString, log);
-    cleanups.push(() => changes.stop());
+    // Key lookups and signing secrets are cached while this listener hears every change to them;
+    // with caching off (AUTH_CACHE_SECONDS=0) nothing would read it, so it holds no connection.
+    const changes = config.authCacheSeconds > 0 ? await ChangeListener.start(database.connectionString, log) : undefined;
+    if (changes) cleanups.push(() => changes.stop());
     const appKeys = new AppKeys(pool, changes, config.authCacheSeconds);
     await appKeys.bootstrap({ bootstrapAdminKey: config.bootstrapAdminKey, embedded: database.embedded }, log);
     const aws = createAwsClients(config);

@@ -18,7 +18,7 @@ export interface NewKey {
 
 const APP_ID = /^[\w.:@\/-]{1,128}$/;
 
-export const hashKey = (key: string): Buffer => createHash('sha256').update(key).digest();
+const hashKey = (key: string): Buffer => createHash('sha256').update(key).digest();
 const newSecret = (prefix: string) => `${prefix}_${randomBytes(32).toString('base64url')}`;
 const newKeyId = () => `key_${randomBytes(8).toString('hex')}`;
 

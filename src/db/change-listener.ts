@@ -5,7 +5,7 @@
 // served from a cache: `live` is false until LISTEN has been issued again.
 import pg from 'pg';
 
-export const CHANGE_CHANNEL = 'switchyard_auth_changed';
+const CHANGE_CHANNEL = 'switchyard_auth_changed';
 const RECONNECT_MS = 1_000;
 
 export class ChangeListener {

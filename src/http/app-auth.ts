@@ -19,7 +19,7 @@ export function requireApiKey(keys: AppKeys) {
   };
 }
 
-export function callerOf(ctx: Context): Caller {
+function callerOf(ctx: Context): Caller {
   const caller = ctx.state.caller as Caller | undefined;
   if (!caller) throw new Error('route mounted without requireApiKey');
   return caller;

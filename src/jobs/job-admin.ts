@@ -12,7 +12,7 @@ import { laneSettings } from './job-preparation.ts';
 import { JobStatusSchema, toJobView, type JobPage, type JobView } from './job-view.ts';
 import { parseOrThrow } from './validation.ts';
 
-export const MAX_PAGE_SIZE = 500;
+const MAX_PAGE_SIZE = 500;
 
 export const ListJobsQuery = z.strictObject({
   appId: z.string().min(1).max(128).optional(),

@@ -14,7 +14,7 @@ import { CreateJobRequest, LambdaProxyMessage } from './message-schema.ts';
 import { assertTargetsAllowed } from './target-check.ts';
 import { parseOrThrow } from './validation.ts';
 
-export const MAX_BATCH_SIZE = 1000;
+const MAX_BATCH_SIZE = 1000;
 
 export const BatchCreateRequest = z.strictObject({
   jobs: z.array(CreateJobRequest).min(1).max(MAX_BATCH_SIZE),
@@ -33,7 +33,7 @@ export const CallbackHttpRequest = z.strictObject({
 });
 export type CallbackHttpRequest = z.infer<typeof CallbackHttpRequest>;
 
-export const LEGACY_CALLBACK_TYPE = 'callback-http';
+const LEGACY_CALLBACK_TYPE = 'callback-http';
 
 export interface JobIntakeDeps {
   config: Config;

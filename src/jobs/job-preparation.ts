@@ -11,7 +11,7 @@ import type { CreateJobRequest, Execution, ScheduleExecution } from './message-s
 import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 
 // Time past the executor's own timeout for recording the outcome before pg-boss expires the claim.
-export const EXPIRY_MARGIN_SECONDS = 10;
+const EXPIRY_MARGIN_SECONDS = 10;
 
 export interface PreparedJob {
   row: NewJob;
@@ -25,7 +25,7 @@ export function assertExecutable(executors: ExecutorRegistry, execution: Executi
   }
 }
 
-export function runAtOf(request: Pick<CreateJobRequest, 'runAt' | 'delaySeconds'>, now = Date.now()): Date | null {
+function runAtOf(request: Pick<CreateJobRequest, 'runAt' | 'delaySeconds'>, now = Date.now()): Date | null {
   if (request.runAt !== undefined) return new Date(request.runAt);
   if (request.delaySeconds !== undefined) return new Date(now + request.delaySeconds * 1000);
   return null;
@@ -51,14 +51,14 @@ export function laneSettings(config: Config, execution: Execution, policy: Retry
 }
 
 /** How far ahead a job may be scheduled; the DB lane keeps waiting jobs for 400 days. */
-export const MAX_SCHEDULE_AHEAD_SECONDS = 365 * 24 * 3600;
+const MAX_SCHEDULE_AHEAD_SECONDS = 365 * 24 * 3600;
 
 /**
  * The moment a schedule job runs, rounded up to a whole second (EventBridge's at() has no
  * fractions, and rounding down would run it early). Refuses a time that has passed or that lies
  * beyond what the scheduler keeps.
  */
-export function resolveScheduleTime(execution: ScheduleExecution, now = Date.now()): Date {
+function resolveScheduleTime(execution: ScheduleExecution, now = Date.now()): Date {
   const field = execution.at !== undefined ? 'message.execution.at' : 'message.execution.delaySeconds';
   const wanted = execution.at !== undefined ? Date.parse(execution.at) : now + execution.delaySeconds! * 1000;
   const at = new Date(Math.ceil(wanted / 1000) * 1000);

@@ -55,7 +55,7 @@ const HEADER_MAPS = new Set(['headers', 'multivalueheaders']);
  * (lambdaProxyMessage.headers and multiValueHeaders, execution.headers, a schedule's target
  * execution, a legacy payload's headers). The stored job keeps them: the executor needs them.
  */
-export function redactHeaders(value: unknown, inHeaderMap = false): unknown {
+function redactHeaders(value: unknown, inHeaderMap = false): unknown {
   if (Array.isArray(value)) return value.map((item) => redactHeaders(item));
   if (value === null || typeof value !== 'object') return value;
   return Object.fromEntries(Object.entries(value).map(([key, inner]) => {

@@ -19,7 +19,8 @@ import { handleMessage, type MessageResult } from './sqs-message-handler.ts';
 
 export interface SqsCreated {
   id: string;
-  status: 'pending';
+  /** `pending` when created; a repeated key answers with the first job's current status. */
+  status: repo.JobStatus;
   created: boolean;
 }
 
@@ -104,10 +105,10 @@ export class SqsJobs {
       const inserted = await repo.insertJob(client, { ...prepareDbJob(this.#deps.config, request).row, id });
       if (!inserted) {
         const first = await repo.findJobByIdempotencyKey(client, envelope.appId, envelope.idempotencyKey!);
-        return { id: first!.id, status: first!.status as 'pending', created: false };
+        return { id: first!.id, status: first!.status, created: false };
       }
       await this.#deps.outbox.add(client, { jobId: id, groupId: sqsGroupOf(envelope) });
-      return { id, status: 'pending' as const, created: true };
+      return { id, status: 'pending', created: true };
     });
   }
 

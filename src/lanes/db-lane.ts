@@ -268,7 +268,7 @@ export class DbLane {
       if (running) return;
       running = true;
       try {
-        await this.analyzeIfStale();
+        await this.#analyzeIfStale();
       } catch (error) {
         this.#boss.emit('error', error as Error);
       } finally {
@@ -285,7 +285,7 @@ export class DbLane {
    * round trip. The transaction-scoped advisory lock lets one of several worker processes do it while
    * the others skip. The names inlined are this module's constants.
    */
-  async analyzeIfStale(): Promise<void> {
+  async #analyzeIfStale(): Promise<void> {
     const queues = QUEUES.map((name) => `'${name}'`).join(', ');
     await this.#boss.getDb().executeSql(`
       DO $$
