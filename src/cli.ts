@@ -6,7 +6,7 @@ import { openDatabase, type Database } from './db/database.ts';
 import { runningEmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
-import { ValidationError } from './jobs/errors.ts';
+import { ValidationError } from './model/errors.ts';
 
 const USAGE = `usage: npm run cli -- <command>
   apps create <app-id>            register an app (if new) and make it an API key

@@ -15,15 +15,15 @@ import { ExecutorRegistry } from './executors/registry.ts';
 import { createRestApiExecutor } from './executors/rest-api.ts';
 import { createScheduleExecutor } from './executors/schedule.ts';
 import { createSesNotifier, silentNotifier } from './jobs/dead-letter-alerts.ts';
-import { createEmbeddedScheduler, createEventBridgeScheduler } from './jobs/job-scheduler.ts';
+import { createEmbeddedScheduler, createEventBridgeScheduler } from './scheduling/job-scheduler.ts';
 import { KEEP_ALIVE } from './executors/http-send.ts';
 import { createGuardedDispatcher } from './executors/ssrf-guard.ts';
 import { createApp } from './http/app.ts';
-import { JobAdmin } from './jobs/job-admin.ts';
-import { JobIntake } from './jobs/job-intake.ts';
+import { JobAdmin } from './admin/job-admin.ts';
+import { JobIntake } from './admin/job-intake.ts';
 import { JobService } from './jobs/job-service.ts';
 import { DbLane } from './lanes/db-lane.ts';
-import { SqsJobs } from './jobs/sqs-jobs.ts';
+import { SqsJobs } from './sqs/sqs-jobs.ts';
 
 export interface Switchyard {
   /** Where the API listens, e.g. http://127.0.0.1:8000 */

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { request as httpRequest } from 'node:http';
 import { MAX_URL_LENGTH } from '../src/http/app.ts';
-import { MAX_LAMBDA_PROXY_MESSAGE_BYTES } from '../src/jobs/message-schema.ts';
+import { MAX_LAMBDA_PROXY_MESSAGE_BYTES } from '../src/model/message-schema.ts';
 import { redactText } from '../src/executors/redact.ts';
 import { ADMIN_KEY, restJob, startTestService } from './helpers/service.ts';
 import { startTarget } from './helpers/target.ts';

@@ -5,7 +5,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import formats from 'ajv-formats';
 import { z } from 'zod';
 import { newJobId } from '../src/jobs/job-id.ts';
-import { CreateJobRequest } from '../src/jobs/message-schema.ts';
+import { CreateJobRequest } from '../src/model/message-schema.ts';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTarget } from './helpers/target.ts';
 

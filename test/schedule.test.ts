@@ -4,7 +4,7 @@ import { CreateScheduleCommand, DeleteScheduleCommand, SchedulerClient } from '@
 import { mockClient } from 'aws-sdk-client-mock';
 import t from 'tap';
 import { createScheduledMessageHandler } from '../src/handlers/scheduled-message.ts';
-import { claimWithSafetyNet } from '../src/jobs/scheduled-messages.ts';
+import { claimWithSafetyNet } from '../src/scheduling/scheduled-messages.ts';
 import { DbLane } from '../src/lanes/db-lane.ts';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { verifyAsReceiver } from './helpers/signature.ts';

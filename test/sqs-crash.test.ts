@@ -2,11 +2,11 @@
 // and deleting the message, and a job that runs longer than the visibility timeout.
 import t from 'tap';
 import { DbLane } from '../src/lanes/db-lane.ts';
-import { SqsLane, type MessageLane } from '../src/lanes/sqs-lane.ts';
-import { SqsOutbox } from '../src/lanes/sqs-outbox.ts';
+import { SqsLane, type MessageLane } from '../src/sqs/sqs-lane.ts';
+import { SqsOutbox } from '../src/sqs/sqs-outbox.ts';
 import { ExecutorRegistry } from '../src/executors/registry.ts';
 import { createRestApiExecutor } from '../src/executors/rest-api.ts';
-import { SqsJobs } from '../src/jobs/sqs-jobs.ts';
+import { SqsJobs } from '../src/sqs/sqs-jobs.ts';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTestSqs } from './helpers/sqs.ts';
 import { startTarget, loopbackDispatcher } from './helpers/target.ts';

@@ -1,7 +1,7 @@
 // SQL for finding and acting on jobs by hand, and for creating many at once. Like job-repository.ts:
 // one function per statement, each taking the client to run on.
 import type { SqlClient } from '../lanes/db-lane.ts';
-import type { JobRow, JobStatus, NewJob } from './job-repository.ts';
+import type { JobRow, JobStatus, NewJob } from '../jobs/job-repository.ts';
 
 export interface JobFilter {
   appId?: string;

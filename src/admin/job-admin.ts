@@ -6,11 +6,11 @@ import type { Config } from '../config/config.ts';
 import { inTransaction, type Pool, type PoolClient } from '../db/pool.ts';
 import type { DbLane } from '../lanes/db-lane.ts';
 import * as admin from './job-admin-repository.ts';
-import { InvalidStateError, JobNotFoundError, ValidationError } from './errors.ts';
-import * as repo from './job-repository.ts';
-import { laneSettings } from './job-preparation.ts';
+import { InvalidStateError, JobNotFoundError, ValidationError } from '../model/errors.ts';
+import * as repo from '../jobs/job-repository.ts';
+import { laneSettings } from '../jobs/job-preparation.ts';
 import { JobStatusSchema, toJobView, type JobPage, type JobView } from './job-view.ts';
-import { parseOrThrow } from './validation.ts';
+import { parseOrThrow } from '../jobs/validation.ts';
 
 const MAX_PAGE_SIZE = 500;
 

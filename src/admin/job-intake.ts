@@ -7,12 +7,12 @@ import { inTransaction, type Pool } from '../db/pool.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { DbLane } from '../lanes/db-lane.ts';
 import * as admin from './job-admin-repository.ts';
-import { ValidationError } from './errors.ts';
-import type { CreatedJob } from './job-service.ts';
-import { assertExecutable, prepareDbJob, type PreparedJob } from './job-preparation.ts';
-import { CreateJobRequest, LambdaProxyMessage } from './message-schema.ts';
-import { assertTargetsAllowed } from './target-check.ts';
-import { parseOrThrow } from './validation.ts';
+import { ValidationError } from '../model/errors.ts';
+import type { CreatedJob } from '../jobs/job-service.ts';
+import { assertExecutable, prepareDbJob, type PreparedJob } from '../jobs/job-preparation.ts';
+import { CreateJobRequest, LambdaProxyMessage } from '../model/message-schema.ts';
+import { assertTargetsAllowed } from '../jobs/target-check.ts';
+import { parseOrThrow } from '../jobs/validation.ts';
 
 const MAX_BATCH_SIZE = 1000;
 

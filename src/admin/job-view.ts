@@ -2,8 +2,8 @@
 // description of them) and the mapping from a jobs row to it, with secrets taken out.
 import { z } from 'zod';
 import { REDACTED, SECRET_HEADER } from '../executors/redact.ts';
-import type { JobRow } from './job-repository.ts';
-import { Mode } from './message-schema.ts';
+import type { JobRow } from '../jobs/job-repository.ts';
+import { Mode } from '../model/message-schema.ts';
 
 export const JOB_STATUSES = ['pending', 'running', 'retrying', 'completed', 'failed', 'dead_lettered', 'cancelled', 'scheduled'] as const;
 export const JobStatusSchema = z.enum(JOB_STATUSES);

@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { ChangeListener } from '../db/change-listener.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
-import { ValidationError } from '../jobs/errors.ts';
+import { ValidationError } from '../model/errors.ts';
 import * as repo from './apps-repository.ts';
 
 /** Who is calling: an app (acts on its own jobs only) or an admin (acts on every app's jobs). */

@@ -1,6 +1,6 @@
 // What every executor takes and returns. Executors are stateless: no database, no lane, no HTTP
 // framework. The DB lane, the SQS lane and the scheduler callback all hand them the same input.
-import type { Execution, ExecutionType, LambdaProxyMessage } from '../jobs/message-schema.ts';
+import type { Execution, ExecutionType, LambdaProxyMessage } from '../model/message-schema.ts';
 
 /**
  * The signing secrets of each of these apps (current, then next while rotating). Whoever hands a

@@ -2,7 +2,7 @@
 // `Event` (the default) queues the event and counts 202 as success; `RequestResponse` waits for the
 // function and stores what it answered, with any FunctionError, in last_response.
 import type { LambdaClient } from '@aws-sdk/client-lambda';
-import type { LambdaInvokeExecution, LambdaProxyMessage } from '../jobs/message-schema.ts';
+import type { LambdaInvokeExecution, LambdaProxyMessage } from '../model/message-schema.ts';
 import { attemptDeadline } from './attempt-deadline.ts';
 import type { ExecutionRequest, Executor, Outcome, ResponseSummary } from './executor.ts';
 import { isRetryableStatus, RESPONSE_EXCERPT_BYTES } from './http-outcome.ts';

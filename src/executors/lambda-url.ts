@@ -2,7 +2,7 @@
 // (service `lambda`) so that URLs with AuthType AWS_IAM accept it. Timeout, classification and
 // last_response are those of rest-api: the request is built and sent by the same code.
 import { createHash } from 'node:crypto';
-import type { LambdaUrlExecution } from '../jobs/message-schema.ts';
+import type { LambdaUrlExecution } from '../model/message-schema.ts';
 import type { ExecutionRequest, Executor, Outcome } from './executor.ts';
 import { buildProxyRequest, type HttpRequestSpec } from './proxy-request.ts';
 import type { Dispatcher } from 'undici';

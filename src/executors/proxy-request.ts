@@ -1,7 +1,7 @@
 // Turns an API Gateway proxy message into the HTTP request a target receives. Shared by the
 // rest-api executor and the lambda-url executor, which differ only in where the request goes and
 // how it is signed.
-import type { LambdaProxyMessage } from '../jobs/message-schema.ts';
+import type { LambdaProxyMessage } from '../model/message-schema.ts';
 
 export interface HttpRequestSpec {
   method: string;

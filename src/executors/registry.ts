@@ -1,6 +1,6 @@
 // The one executor registry: routes a message to the executor of its execution type. A type with no
 // executor here is refused at create time, so no job is accepted that nothing could run.
-import type { ExecutionType } from '../jobs/message-schema.ts';
+import type { ExecutionType } from '../model/message-schema.ts';
 import type { Executor, ExecutionRequest, Outcome } from './executor.ts';
 import { redactOutcome, secretValuesOf } from './redact.ts';
 

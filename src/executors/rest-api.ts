@@ -1,7 +1,7 @@
 // rest-api: the proxy message as a plain HTTP request to `baseUrl`, signed for the receiver, sent
 // through the SSRF guard's dispatcher (see http-send.ts).
 import type { Dispatcher } from 'undici';
-import type { RestApiExecution } from '../jobs/message-schema.ts';
+import type { RestApiExecution } from '../model/message-schema.ts';
 import { SIGNATURE_HEADER, signRequest } from '../signature.ts';
 import type { ExecutionRequest, Executor } from './executor.ts';
 import { sendHttp } from './http-send.ts';

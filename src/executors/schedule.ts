@@ -2,7 +2,7 @@
 // that type. Whoever delivers it at that time (pg-boss startAfter in the embedded default, or the
 // EventBridge Scheduler callback) hands it here; arming the timer is the job scheduler's business
 // (src/jobs/job-scheduler.ts), not an executor's.
-import type { ScheduleExecution } from '../jobs/message-schema.ts';
+import type { ScheduleExecution } from '../model/message-schema.ts';
 import type { ExecutionRequest, Executor, Outcome } from './executor.ts';
 
 export function createScheduleExecutor(targets: { execute(request: ExecutionRequest): Promise<Outcome> }): Executor {

@@ -3,7 +3,7 @@
 // thrown error makes the Scheduler deliver again; the claim in JobService makes that harmless.
 import { loadConfig } from '../config/config.ts';
 import type { JobService } from '../jobs/job-service.ts';
-import type { ScheduledMessageResult } from '../jobs/scheduled-messages.ts';
+import type { ScheduledMessageResult } from '../scheduling/scheduled-messages.ts';
 import { startSwitchyard, type Switchyard } from '../service.ts';
 
 export function createScheduledMessageHandler(jobs: () => Promise<JobService>) {

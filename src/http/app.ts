@@ -2,10 +2,10 @@
 import Koa from 'koa';
 import { Router } from '@koa/router';
 import type { AppKeys } from '../apps/app-keys.ts';
-import type { JobAdmin } from '../jobs/job-admin.ts';
-import type { JobIntake } from '../jobs/job-intake.ts';
+import type { JobAdmin } from '../admin/job-admin.ts';
+import type { JobIntake } from '../admin/job-intake.ts';
 import type { JobService } from '../jobs/job-service.ts';
-import type { SqsJobs } from '../jobs/sqs-jobs.ts';
+import type { SqsJobs } from '../sqs/sqs-jobs.ts';
 import { requireApiKey } from './app-auth.ts';
 import { errorMiddleware, HttpError } from './errors.ts';
 import { createRateLimit } from './rate-limit.ts';

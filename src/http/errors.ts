@@ -1,7 +1,7 @@
 // The one place that maps errors to HTTP responses. Every error answer is JSON:
 // {error: <code>, message, ...details}; a field error names the field.
 import type { Context, Next } from 'koa';
-import { InvalidStateError, JobNotFoundError, ValidationError } from '../jobs/errors.ts';
+import { InvalidStateError, JobNotFoundError, ValidationError } from '../model/errors.ts';
 
 /** An error that already knows its HTTP status (bad JSON, a body too large, auth). */
 export class HttpError extends Error {

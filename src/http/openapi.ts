@@ -1,11 +1,11 @@
 // The OpenAPI 3.1 document, generated from the same zod schemas that validate requests and shape
 // responses, so the description cannot drift from what the service accepts and answers.
 import { z } from 'zod';
-import { ListJobsQuery } from '../jobs/job-admin.ts';
-import { BatchCreateRequest, CallbackHttpRequest } from '../jobs/job-intake.ts';
-import { JobPage, JobStatusSchema, JobView } from '../jobs/job-view.ts';
-import { CreateJobRequest } from '../jobs/message-schema.ts';
-import { ScheduledMessage } from '../jobs/scheduled-messages.ts';
+import { ListJobsQuery } from '../admin/job-admin.ts';
+import { BatchCreateRequest, CallbackHttpRequest } from '../admin/job-intake.ts';
+import { JobPage, JobStatusSchema, JobView } from '../admin/job-view.ts';
+import { CreateJobRequest } from '../model/message-schema.ts';
+import { ScheduledMessage } from '../scheduling/scheduled-messages.ts';
 import { LegacyRunRequest } from './routes/legacy.ts';
 import { PollRequest } from './routes/sqs.ts';
 

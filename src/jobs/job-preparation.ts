@@ -4,10 +4,10 @@
 import type { Config } from '../config/config.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { LaneSend } from '../lanes/db-lane.ts';
-import { ValidationError } from './errors.ts';
+import { ValidationError } from '../model/errors.ts';
 import { newJobId } from './job-id.ts';
 import type { NewJob } from './job-repository.ts';
-import type { CreateJobRequest, Execution, ScheduleExecution } from './message-schema.ts';
+import type { CreateJobRequest, Execution, ScheduleExecution } from '../model/message-schema.ts';
 import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 
 // Time past the executor's own timeout for recording the outcome before pg-boss expires the claim.

@@ -6,8 +6,8 @@
 import type { RetryDefaults } from '../config/config.ts';
 import type { Outcome } from '../executors/executor.ts';
 import type { AttemptResult } from './job-repository.ts';
-import type { RetryOverride } from './message-schema.ts';
-import { ValidationError } from './errors.ts';
+import type { RetryOverride } from '../model/message-schema.ts';
+import { ValidationError } from '../model/errors.ts';
 
 export interface RetryPolicy {
   maxAttempts: number;

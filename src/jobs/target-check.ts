@@ -2,8 +2,8 @@
 // target is a 400 naming the field instead of a job that could never run. The execution-time check
 // (the guarded dispatcher) still applies, since a name may resolve differently later.
 import { checkTargetUrl, type TargetPolicy } from '../executors/ssrf-guard.ts';
-import { ValidationError, type FieldProblem } from './errors.ts';
-import type { Execution } from './message-schema.ts';
+import { ValidationError, type FieldProblem } from '../model/errors.ts';
+import type { Execution } from '../model/message-schema.ts';
 
 function targetUrls(execution: Execution): { field: string; url: string }[] {
   switch (execution.type) {

@@ -1,6 +1,6 @@
 // Turns the schema's findings into a ValidationError that names each field, as a dotted path.
 import type { z } from 'zod';
-import { ValidationError } from './errors.ts';
+import { ValidationError } from '../model/errors.ts';
 
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
   const result = schema.safeParse(input);

@@ -4,7 +4,7 @@
 // scheduled-message callback. Either way the job shows `scheduled` until it runs.
 import type { SchedulerClient } from '@aws-sdk/client-scheduler';
 import type { DbLane, LaneSend, SqlClient } from '../lanes/db-lane.ts';
-import type { TargetExecution } from './message-schema.ts';
+import type { TargetExecution } from '../model/message-schema.ts';
 
 export interface ScheduleRequest {
   jobId: string;

@@ -7,14 +7,14 @@ import { inTransaction, type Pool } from '../db/pool.ts';
 import type { Outcome, SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { DbLane, LaneSend } from '../lanes/db-lane.ts';
-import { alertInBackground, type DeadLetterNotifier } from './dead-letter-alerts.ts';
-import { expireInSecondsFor } from './job-preparation.ts';
-import * as repo from './job-repository.ts';
+import { alertInBackground, type DeadLetterNotifier } from '../jobs/dead-letter-alerts.ts';
+import { expireInSecondsFor } from '../jobs/job-preparation.ts';
+import * as repo from '../jobs/job-repository.ts';
 import type { JobScheduler } from './job-scheduler.ts';
-import { TargetExecution } from './message-schema.ts';
+import { TargetExecution } from '../model/message-schema.ts';
 import { claimScheduledJob } from './schedule-repository.ts';
-import { hasAttemptsLeft, nominalDelaySeconds } from './retry-policy.ts';
-import { parseOrThrow } from './validation.ts';
+import { hasAttemptsLeft, nominalDelaySeconds } from '../jobs/retry-policy.ts';
+import { parseOrThrow } from '../jobs/validation.ts';
 
 // How long past its timeout a callback may go without recording an outcome before the DB lane runs
 // the job in its place.

@@ -1,8 +1,8 @@
 // What an SQS message carries: the unified message with the metadata needed to run it without the
 // database (mode=sqs writes nothing to Postgres), and to hand it to the DB lane if it fails.
 import { z } from 'zod';
-import { Message, Mode } from './message-schema.ts';
-import type { RetryPolicy } from './retry-policy.ts';
+import { Message, Mode } from '../model/message-schema.ts';
+import type { RetryPolicy } from '../jobs/retry-policy.ts';
 
 export const SqsEnvelope = z.strictObject({
   jobId: z.uuid(),

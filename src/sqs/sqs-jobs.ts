@@ -6,14 +6,14 @@ import { inTransaction, type Pool } from '../db/pool.ts';
 import { noSigningSecrets, type SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { DbLane } from '../lanes/db-lane.ts';
-import type { MessageLane, ReceivedMessage } from '../lanes/sqs-lane.ts';
-import { SqsOutbox } from '../lanes/sqs-outbox.ts';
-import { ValidationError } from './errors.ts';
-import { newJobId } from './job-id.ts';
-import { prepareDbJob } from './job-preparation.ts';
-import * as repo from './job-repository.ts';
-import type { CreateJobRequest } from './message-schema.ts';
-import type { RetryPolicy } from './retry-policy.ts';
+import type { MessageLane, ReceivedMessage } from './sqs-lane.ts';
+import { SqsOutbox } from './sqs-outbox.ts';
+import { ValidationError } from '../model/errors.ts';
+import { newJobId } from '../jobs/job-id.ts';
+import { prepareDbJob } from '../jobs/job-preparation.ts';
+import * as repo from '../jobs/job-repository.ts';
+import type { CreateJobRequest } from '../model/message-schema.ts';
+import type { RetryPolicy } from '../jobs/retry-policy.ts';
 import { buildEnvelope, deduplicationIdOf, sqsGroupOf, type SqsEnvelope } from './sqs-envelope.ts';
 import { handleMessage, type MessageResult } from './sqs-message-handler.ts';
 
@@ -69,7 +69,7 @@ export class SqsJobs {
     if (deps.config.aws.sqsQueueUrl === undefined) return undefined;
     // The SQS lane, and with it the SQS SDK, is loaded only when a queue is configured: a DB-only
     // service would otherwise hold its code in memory for nothing (docs/performance.md).
-    const { SqsLane } = await import('../lanes/sqs-lane.ts');
+    const { SqsLane } = await import('./sqs-lane.ts');
     const lane = new SqsLane(deps.config.aws.sqsQueueUrl, deps.config.aws.sqsRegion);
     cleanups.push(async () => lane.stop());
     const outbox = await SqsOutbox.start(deps.connectionString, (error) => deps.log(`sqs outbox: ${error.message}`));

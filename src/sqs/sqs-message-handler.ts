@@ -7,10 +7,10 @@ import { inTransaction, type Pool } from '../db/pool.ts';
 import type { Outcome, SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { DbLane, SqlClient } from '../lanes/db-lane.ts';
-import type { MessageLane, ReceivedMessage } from '../lanes/sqs-lane.ts';
-import { laneSettings } from './job-preparation.ts';
-import * as repo from './job-repository.ts';
-import { attemptStatus, nominalDelaySeconds } from './retry-policy.ts';
+import type { MessageLane, ReceivedMessage } from './sqs-lane.ts';
+import { laneSettings } from '../jobs/job-preparation.ts';
+import * as repo from '../jobs/job-repository.ts';
+import { attemptStatus, nominalDelaySeconds } from '../jobs/retry-policy.ts';
 import { parseEnvelope, type SqsEnvelope } from './sqs-envelope.ts';
 import { insertRejectedMessage } from './sqs-repository.ts';
 

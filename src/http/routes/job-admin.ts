@@ -1,7 +1,7 @@
 // Job management routes (/v1/jobs): read and list jobs, act on one by hand, create many at once.
 import { Router } from '@koa/router';
-import type { JobAdmin } from '../../jobs/job-admin.ts';
-import type { JobIntake } from '../../jobs/job-intake.ts';
+import type { JobAdmin } from '../../admin/job-admin.ts';
+import type { JobIntake } from '../../admin/job-intake.ts';
 import { appScope, scopeBody } from '../app-auth.ts';
 import { readJsonBody } from '../body.ts';
 

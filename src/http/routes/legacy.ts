@@ -3,7 +3,7 @@
 // (the same as /internal/v1/run-db-jobs).
 import { Router } from '@koa/router';
 import { z } from 'zod';
-import type { JobIntake } from '../../jobs/job-intake.ts';
+import type { JobIntake } from '../../admin/job-intake.ts';
 import type { JobService } from '../../jobs/job-service.ts';
 import { parseOrThrow } from '../../jobs/validation.ts';
 import { scopeBody } from '../app-auth.ts';

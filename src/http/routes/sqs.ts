@@ -1,7 +1,7 @@
 // POST /internal/v1/poll-sqs: the cron entry point of the SQS lane.
 import { Router } from '@koa/router';
 import { z } from 'zod';
-import type { SqsJobs } from '../../jobs/sqs-jobs.ts';
+import type { SqsJobs } from '../../sqs/sqs-jobs.ts';
 import { parseOrThrow } from '../../jobs/validation.ts';
 import { requireInternalToken } from '../auth.ts';
 import { readJsonBody } from '../body.ts';
