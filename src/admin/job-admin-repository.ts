@@ -1,6 +1,6 @@
 // SQL for finding and acting on jobs by hand, and for creating many at once. Like job-repository.ts:
 // one function per statement, each taking the client to run on.
-import type { SqlClient } from '../lanes/db-lane.ts';
+import type { SqlClient } from '../db/sql-client.ts';
 import type { JobRow, JobStatus, NewJob } from '../jobs/job-repository.ts';
 
 export interface JobFilter {

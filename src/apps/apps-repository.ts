@@ -1,5 +1,5 @@
 // SQL for apps and their API keys: one function per statement, each taking the client to run on.
-import type { SqlClient } from '../lanes/db-lane.ts';
+import type { SqlClient } from '../db/sql-client.ts';
 
 export interface ApiKeyRow {
   key_id: string;

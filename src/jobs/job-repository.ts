@@ -2,7 +2,7 @@
 // on so the caller decides what shares a transaction. Batch statements take arrays (unnest or a JSON
 // recordset) so a batch of any size costs one round trip.
 import { named } from '../db/prepared.ts';
-import type { SqlClient } from '../lanes/db-lane.ts';
+import type { SqlClient } from '../db/sql-client.ts';
 
 export type JobStatus = 'pending' | 'running' | 'retrying' | 'completed' | 'failed' | 'dead_lettered' | 'cancelled' | 'scheduled';
 
@@ -77,6 +77,11 @@ export async function insertJob(db: SqlClient, job: NewJob): Promise<boolean> {
   const { text, values } = insertJobStatement(job);
   const { rows } = await db.query(text, values);
   return rows.length === 1;
+}
+
+/** Where a schedule job's remote schedule lives (EventBridge), recorded in the create transaction. */
+export async function setScheduleArn(db: SqlClient, id: string, scheduleArn: string): Promise<void> {
+  await db.query('UPDATE jobs SET schedule_arn = $2, updated_at = now() WHERE id = $1', [id, scheduleArn]);
 }
 
 export async function findJobByIdempotencyKey(db: SqlClient, appId: string, idempotencyKey: string): Promise<JobRow | undefined> {

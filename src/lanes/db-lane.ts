@@ -3,14 +3,8 @@
 // means: the caller hands it a handler and tells it how each attempt ended.
 import { PgBoss, type Job, type Db as IDatabase } from 'pg-boss';
 import type { WorkerSettings } from '../config/config.ts';
-import { named, type NamedQuery } from '../db/prepared.ts';
-
-/** Anything with pg's `query`: a pool client inside the caller's transaction. */
-export interface SqlClient {
-  query(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
-  /** pg's query config; a `name` makes it a prepared statement (see src/db/prepared.ts). */
-  query(statement: NamedQuery): Promise<{ rows: any[] }>;
-}
+import { named } from '../db/prepared.ts';
+import type { SqlClient } from '../db/sql-client.ts';
 
 // Jobs with a message group go to a key_strict_fifo queue (the group is the singletonKey): only
 // that policy held order per key, also across retries. Jobs without a group go to a standard queue,

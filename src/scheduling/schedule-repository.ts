@@ -1,10 +1,6 @@
 // The jobs-table SQL of scheduled jobs, one function per statement (as in job-repository.ts).
-import type { SqlClient } from '../lanes/db-lane.ts';
+import type { SqlClient } from '../db/sql-client.ts';
 import type { JobRow } from '../jobs/job-repository.ts';
-
-export async function setScheduleArn(db: SqlClient, id: string, scheduleArn: string): Promise<void> {
-  await db.query('UPDATE jobs SET schedule_arn = $2, updated_at = now() WHERE id = $1', [id, scheduleArn]);
-}
 
 /**
  * Claims a scheduled job for the callback that delivers it. One statement decides: of two

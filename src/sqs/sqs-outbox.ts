@@ -3,7 +3,7 @@
 // queue is key_strict_fifo on the SQS message group, so a group reaches SQS in the order it was
 // created even when a send has to be retried. Like the other lanes it never decides what a job means.
 import { PgBoss, type Job } from 'pg-boss';
-import type { SqlClient } from '../lanes/db-lane.ts';
+import type { SqlClient } from '../db/sql-client.ts';
 
 const OUTBOX_QUEUE = 'switchyard-sqs-outbox';
 const SCHEMA = 'pgboss';

@@ -1,5 +1,5 @@
 // SQL the SQS side needs beyond job-repository.ts, one function per statement.
-import type { SqlClient } from '../lanes/db-lane.ts';
+import type { SqlClient } from '../db/sql-client.ts';
 
 export interface RejectedMessage {
   messageId: string;
