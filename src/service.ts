@@ -16,6 +16,7 @@ import { createRestApiExecutor } from './executors/rest-api.ts';
 import { createScheduleExecutor } from './executors/schedule.ts';
 import { createSesNotifier, silentNotifier } from './jobs/dead-letter-alerts.ts';
 import { createEmbeddedScheduler, createEventBridgeScheduler } from './scheduling/job-scheduler.ts';
+import { ScheduledMessages } from './scheduling/scheduled-messages.ts';
 import { KEEP_ALIVE } from './executors/http-send.ts';
 import { createGuardedDispatcher } from './executors/ssrf-guard.ts';
 import { createApp } from './http/app.ts';
@@ -33,6 +34,8 @@ export interface Switchyard {
   embedded: boolean;
   pool: Pool;
   jobs: JobService;
+  /** The EventBridge Scheduler callback. */
+  scheduledMessages: ScheduledMessages;
   /** Stops claiming, lets running jobs finish within the shutdown bound, closes everything. */
   stop(): Promise<void>;
 }
@@ -84,6 +87,9 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
     const signingSecrets = (appIds: string[]) => appKeys.signingSecrets(appIds);
     const sqsJobs = await SqsJobs.fromConfig({ config, pool, dbLane, executors, signingSecrets, log, connectionString: database.connectionString }, cleanups);
     const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, scheduler, notifier, log, signingSecrets });
+    const scheduledMessages = new ScheduledMessages({
+      pool, dbLane, executors, scheduler, notifier, defaultTimeoutMs: config.defaultTimeoutMs, signingSecrets, log,
+    });
 
     if (config.runWorkers) {
       await dbLane.work(async (batch) => {
@@ -102,7 +108,7 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
 
     const jobAdmin = new JobAdmin({ config, pool, dbLane });
     const jobIntake = new JobIntake({ config, pool, dbLane, executors });
-    const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, internalToken: config.internalToken, appKeys, createRateLimit: config.createRateLimit, log });
+    const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: config.createRateLimit, log });
     const server: Server = await new Promise((resolve, reject) => {
       const listening = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback()).listen(config.port, config.host, () => resolve(listening));
       listening.once('error', reject);
@@ -121,6 +127,7 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
       embedded: database.embedded,
       pool,
       jobs,
+      scheduledMessages,
       stop: () => (stopping ??= runCleanups()),
     };
   } catch (error) {

@@ -130,7 +130,7 @@ t.test('a failing scheduled job is handed to the DB lane and retried there', asy
 t.test('the scheduled-message Lambda handler runs the same callback', async (t) => {
   const target = await startTarget();
   t.teardown(() => target.close());
-  const handler = createScheduledMessageHandler(async () => service.jobs);
+  const handler = createScheduledMessageHandler(async () => service.scheduledMessages);
   const created = await service.post('/v1/jobs/create', scheduleJob(target.url, { delaySeconds: 600 }));
   const input = deliveredInput(created.body.id);
   t.same(await handler(input), { jobId: created.body.id, ran: true, status: 'completed' });

@@ -1,7 +1,7 @@
 // schedule: when a scheduled job's time comes, it runs its targetExecution through the executor of
 // that type. Whoever delivers it at that time (pg-boss startAfter in the embedded default, or the
 // EventBridge Scheduler callback) hands it here; arming the timer is the job scheduler's business
-// (src/jobs/job-scheduler.ts), not an executor's.
+// (src/scheduling/job-scheduler.ts), not an executor's.
 import type { ScheduleExecution } from '../model/message-schema.ts';
 import type { ExecutionRequest, Executor, Outcome } from './executor.ts';
 

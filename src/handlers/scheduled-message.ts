@@ -1,16 +1,15 @@
 // The scheduled-message Lambda handler: EventBridge Scheduler invokes it with a schedule's Input
-// ({jobId, targetExecution}) and it runs the job through JobService, as the HTTP route does. A
-// thrown error makes the Scheduler deliver again; the claim in JobService makes that harmless.
+// ({jobId, targetExecution}) and it runs the job through ScheduledMessages, as the HTTP route does.
+// A thrown error makes the Scheduler deliver again; the claim makes that harmless.
 import { loadConfig } from '../config/config.ts';
-import type { JobService } from '../jobs/job-service.ts';
-import type { ScheduledMessageResult } from '../scheduling/scheduled-messages.ts';
+import type { ScheduledMessageResult, ScheduledMessages } from '../scheduling/scheduled-messages.ts';
 import { startSwitchyard, type Switchyard } from '../service.ts';
 
-export function createScheduledMessageHandler(jobs: () => Promise<JobService>) {
+export function createScheduledMessageHandler(scheduledMessages: () => Promise<ScheduledMessages>) {
   return async (event: unknown): Promise<ScheduledMessageResult> => {
     // EventBridge delivers Input as the event itself; an API-destination style body arrives as text.
     const input = typeof event === 'string' ? JSON.parse(event) : event;
-    return (await jobs()).processScheduledMessage(input);
+    return (await scheduledMessages()).process(input);
   };
 }
 
@@ -19,5 +18,5 @@ let started: Promise<Switchyard> | undefined;
 /** Started once per Lambda container and kept warm between invocations; no workers, no public port. */
 export const handler = createScheduledMessageHandler(async () => {
   started ??= startSwitchyard({ ...loadConfig(), runWorkers: false, host: '127.0.0.1', port: 0 });
-  return (await started).jobs;
+  return (await started).scheduledMessages;
 });

@@ -5,6 +5,7 @@ import type { AppKeys } from '../apps/app-keys.ts';
 import type { JobAdmin } from '../admin/job-admin.ts';
 import type { JobIntake } from '../admin/job-intake.ts';
 import type { JobService } from '../jobs/job-service.ts';
+import type { ScheduledMessages } from '../scheduling/scheduled-messages.ts';
 import type { SqsJobs } from '../sqs/sqs-jobs.ts';
 import { requireApiKey } from './app-auth.ts';
 import { errorMiddleware, HttpError } from './errors.ts';
@@ -23,6 +24,7 @@ export interface AppOptions {
   jobIntake: JobIntake;
   /** The SQS side, when a queue is configured. */
   sqsJobs?: SqsJobs;
+  scheduledMessages: ScheduledMessages;
   internalToken: string | undefined;
   appKeys: AppKeys;
   createRateLimit: { perSecond: number; burst: number };
@@ -84,7 +86,7 @@ export function createApp(options: AppOptions): Koa {
     legacyRoutes(options.jobs, options.jobIntake, options.internalToken, bodyLimitBytes),
     sqsRoutes(options.sqsJobs, options.internalToken, bodyLimitBytes),
     openApiRoutes(),
-    scheduledMessageRoutes(options.jobs, options.internalToken, bodyLimitBytes),
+    scheduledMessageRoutes(options.scheduledMessages, options.internalToken, bodyLimitBytes),
   ]) {
     app.use(router.routes());
     app.use(router.allowedMethods());

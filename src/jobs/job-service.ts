@@ -4,17 +4,15 @@ import type { Config } from '../config/config.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import { noSigningSecrets, type Outcome, type SigningSecretsLookup } from '../executors/executor.ts';
-import type { DbLane, LaneJob, SqlClient } from '../lanes/db-lane.ts';
+import type { SqlClient } from '../db/sql-client.ts';
+import type { DbLane, LaneJob } from '../lanes/db-lane.ts';
 import { alertInBackground, silentNotifier, type DeadLetterNotifier } from './dead-letter-alerts.ts';
 import { ValidationError } from '../model/errors.ts';
 import { assertExecutable, prepareDbJob } from './job-preparation.ts';
 import * as repo from './job-repository.ts';
-import { createEmbeddedScheduler, type JobScheduler } from '../scheduling/job-scheduler.ts';
-import { CreateJobRequest, type Execution, type ScheduleExecution } from '../model/message-schema.ts';
+import { CreateJobRequest, type Execution } from '../model/message-schema.ts';
+import type { JobScheduler, SqsIntake } from './ports.ts';
 import { attemptStatus, resolveRetryPolicy } from './retry-policy.ts';
-import type { SqsJobs } from '../sqs/sqs-jobs.ts';
-import { setScheduleArn } from '../scheduling/schedule-repository.ts';
-import { processScheduledMessage, type ScheduledMessageResult } from '../scheduling/scheduled-messages.ts';
 import { assertTargetsAllowed } from './target-check.ts';
 import { parseOrThrow } from './validation.ts';
 
@@ -45,8 +43,8 @@ export interface JobServiceDeps {
   dbLane: DbLane;
   executors: ExecutorRegistry;
   /** The SQS side, present only when an SQS queue is configured. */
-  sqsJobs?: SqsJobs;
-  /** How schedule jobs are armed; the embedded DB-lane scheduler when not given. */
+  sqsJobs?: SqsIntake;
+  /** How schedule jobs are armed (chosen in service.ts); without one, schedule jobs are refused. */
   scheduler?: JobScheduler;
   /** Told about every dead-lettered job; silent when not given. */
   notifier?: DeadLetterNotifier;
@@ -60,14 +58,14 @@ export class JobService {
   readonly #pool: Pool;
   readonly #dbLane: DbLane;
   readonly #executors: ExecutorRegistry;
-  readonly #sqsJobs: SqsJobs | undefined;
-  readonly #scheduler: JobScheduler;
+  readonly #sqsJobs: SqsIntake | undefined;
+  readonly #scheduler: JobScheduler | undefined;
   readonly #notifier: DeadLetterNotifier;
   readonly #log: (message: string) => void;
   readonly #signingSecrets: SigningSecretsLookup;
 
   constructor(deps: JobServiceDeps) {
-    this.#scheduler = deps.scheduler ?? createEmbeddedScheduler(deps.dbLane);
+    this.#scheduler = deps.scheduler;
     this.#notifier = deps.notifier ?? silentNotifier;
     this.#signingSecrets = deps.signingSecrets ?? noSigningSecrets;
     this.#config = deps.config;
@@ -99,8 +97,8 @@ export class JobService {
       if (!(await repo.insertJob(client, row))) return undefined;
       // A remote schedule is created before the commit: should the commit then fail, its one
       // delivery finds no job and does nothing.
-      const { scheduleArn } = await this.#scheduler.arm(client, { jobId: row.id, at: row.runAt!, targetExecution: execution.targetExecution, lane });
-      if (scheduleArn) await setScheduleArn(client, row.id, scheduleArn);
+      const { scheduleArn } = await this.#scheduler!.arm(client, { jobId: row.id, at: row.runAt!, targetExecution: execution.targetExecution, lane });
+      if (scheduleArn) await repo.setScheduleArn(client, row.id, scheduleArn);
       return { id: row.id, status: 'scheduled' as const, scheduleArn, created: true };
     });
     return created ?? earlierJob();
@@ -112,6 +110,7 @@ export class JobService {
     }
     assertExecutable(this.#executors, execution);
     if (execution.type === 'schedule') {
+      if (this.#scheduler === undefined) throw ValidationError.field('message.execution.type', 'schedule jobs are not available on this deployment');
       if (mode !== 'db') throw ValidationError.field('mode', 'schedule jobs run in the DB lane; use "db"');
       assertExecutable(this.#executors, execution.targetExecution, 'message.execution.targetExecution.type');
     }
@@ -203,20 +202,6 @@ export class JobService {
       this.#log(`recovered ${moved.length} attempt(s) whose worker was lost`);
     }
     return moved.length;
-  }
-
-  /** The EventBridge Scheduler callback: runs a scheduled job once, however often it is delivered. */
-  processScheduledMessage(input: unknown): Promise<ScheduledMessageResult> {
-    return processScheduledMessage({
-      pool: this.#pool,
-      dbLane: this.#dbLane,
-      executors: this.#executors,
-      scheduler: this.#scheduler,
-      notifier: this.#notifier,
-      defaultTimeoutMs: this.#config.defaultTimeoutMs,
-      signingSecrets: this.#signingSecrets,
-      log: this.#log,
-    }, input);
   }
 
   async healthy(): Promise<void> {

@@ -1,26 +1,11 @@
-// How a schedule job is made to run at its time: one small interface, two implementations, chosen
-// once from config (src/service.ts). The embedded default hands the job to the DB lane with
-// pg-boss startAfter; EventBridge Scheduler creates a one-time schedule that later calls the
-// scheduled-message callback. Either way the job shows `scheduled` until it runs.
+// How a schedule job is made to run at its time: the two implementations of the job core's
+// JobScheduler (src/jobs/ports.ts), chosen once from config (src/service.ts). The embedded default
+// hands the job to the DB lane with pg-boss startAfter; EventBridge Scheduler creates a one-time
+// schedule that later calls the scheduled-message callback. Either way the job shows `scheduled` until it runs.
 import type { SchedulerClient } from '@aws-sdk/client-scheduler';
-import type { DbLane, LaneSend, SqlClient } from '../lanes/db-lane.ts';
+import type { JobScheduler } from '../jobs/ports.ts';
+import type { DbLane } from '../lanes/db-lane.ts';
 import type { TargetExecution } from '../model/message-schema.ts';
-
-export interface ScheduleRequest {
-  jobId: string;
-  at: Date;
-  targetExecution: TargetExecution;
-  /** How the DB lane would carry the job, for a scheduler that uses it. */
-  lane: LaneSend;
-}
-
-export interface JobScheduler {
-  readonly kind: 'embedded' | 'eventbridge';
-  /** Arms the job inside the create transaction; the ARN when a remote schedule now exists. */
-  arm(client: SqlClient, request: ScheduleRequest): Promise<{ scheduleArn: string | null }>;
-  /** Removes the job's schedule if it still exists; a schedule already gone is not an error. */
-  remove(jobId: string): Promise<void>;
-}
 
 /** What a schedule delivers to the scheduled-message callback: the job and what it runs. */
 export interface ScheduledMessageInput {

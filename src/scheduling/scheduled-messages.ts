@@ -10,7 +10,7 @@ import type { DbLane, LaneSend } from '../lanes/db-lane.ts';
 import { alertInBackground, type DeadLetterNotifier } from '../jobs/dead-letter-alerts.ts';
 import { expireInSecondsFor } from '../jobs/job-preparation.ts';
 import * as repo from '../jobs/job-repository.ts';
-import type { JobScheduler } from './job-scheduler.ts';
+import type { JobScheduler } from '../jobs/ports.ts';
 import { TargetExecution } from '../model/message-schema.ts';
 import { claimScheduledJob } from './schedule-repository.ts';
 import { hasAttemptsLeft, nominalDelaySeconds } from '../jobs/retry-policy.ts';
@@ -41,7 +41,21 @@ export interface ScheduledMessageDeps {
   log: (message: string) => void;
 }
 
-export async function processScheduledMessage(deps: ScheduledMessageDeps, input: unknown): Promise<ScheduledMessageResult> {
+/** The EventBridge Scheduler callback, for the HTTP route and the Lambda handler alike. */
+export class ScheduledMessages {
+  readonly #deps: ScheduledMessageDeps;
+
+  constructor(deps: ScheduledMessageDeps) {
+    this.#deps = deps;
+  }
+
+  /** Runs a scheduled job once, however often it is delivered. */
+  process(input: unknown): Promise<ScheduledMessageResult> {
+    return processScheduledMessage(this.#deps, input);
+  }
+}
+
+async function processScheduledMessage(deps: ScheduledMessageDeps, input: unknown): Promise<ScheduledMessageResult> {
   const { jobId } = parseOrThrow(ScheduledMessage, input);
   const row = await claimWithSafetyNet(deps, jobId);
   if (!row) {

@@ -13,6 +13,7 @@ import { newJobId } from '../jobs/job-id.ts';
 import { prepareDbJob } from '../jobs/job-preparation.ts';
 import * as repo from '../jobs/job-repository.ts';
 import type { CreateJobRequest } from '../model/message-schema.ts';
+import type { SqsIntake } from '../jobs/ports.ts';
 import type { RetryPolicy } from '../jobs/retry-policy.ts';
 import { buildEnvelope, deduplicationIdOf, sqsGroupOf, type SqsEnvelope } from './sqs-envelope.ts';
 import { handleMessage, type MessageResult } from './sqs-message-handler.ts';
@@ -46,7 +47,7 @@ const LONG_POLL_SECONDS = 20;
 const CONSUMER_BATCH = 10;
 const CONSUMER_ERROR_PAUSE_MS = 1_000;
 
-export class SqsJobs {
+export class SqsJobs implements SqsIntake {
   readonly #deps: SqsJobsDeps;
   readonly #visibilityTimeoutSeconds: number;
   readonly #stopping = new AbortController();

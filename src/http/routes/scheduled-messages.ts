@@ -2,15 +2,15 @@
 // deployments whose EventBridge schedules call an HTTP endpoint (an API destination) rather than the
 // Lambda handler. The body is the schedule's Input.
 import { Router } from '@koa/router';
-import type { JobService } from '../../jobs/job-service.ts';
+import type { ScheduledMessages } from '../../scheduling/scheduled-messages.ts';
 import { requireInternalToken } from '../auth.ts';
 import { readJsonBody } from '../body.ts';
 
-export function scheduledMessageRoutes(jobs: JobService, internalToken: string | undefined, bodyLimitBytes: number): Router {
+export function scheduledMessageRoutes(scheduledMessages: ScheduledMessages, internalToken: string | undefined, bodyLimitBytes: number): Router {
   const router = new Router({ prefix: '/internal/v1' });
   router.use(requireInternalToken(internalToken));
   router.post('/process-scheduled-message', async (ctx) => {
-    ctx.body = await jobs.processScheduledMessage(await readJsonBody(ctx, bodyLimitBytes));
+    ctx.body = await scheduledMessages.process(await readJsonBody(ctx, bodyLimitBytes));
   });
   return router;
 }
