@@ -41,15 +41,19 @@ export async function startServiceProcess(databaseUrl: string, env: Record<strin
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // The service logs every request and attempt; only the tail is kept, for an error message.
   let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
-      output += chunk.toString();
+      keep(chunk);
       if (output.includes('API listening on')) resolve();
     };
     child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr!.on('data', keep);
     exited.then((code) => reject(new Error(`switchyard exited with ${code} before listening:\n${output}`)));
   });
   return {

@@ -7,6 +7,7 @@ import { runningEmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
 import { ValidationError } from './model/errors.ts';
+import { silentLogger } from './ops/log.ts';
 
 const USAGE = `usage: npm run cli -- <command>
   apps create <app-id>            register an app (if new) and make it an API key
@@ -32,7 +33,7 @@ async function run(args: string[], print: (line: string) => void): Promise<numbe
     return 2;
   }
   const database = await connect();
-  const pool = createPool(database.connectionString, 2);
+  const pool = createPool(database.connectionString, { log: silentLogger, max: 2 });
   try {
     await migrate(database.connectionString);
     const keys = new AppKeys(pool);

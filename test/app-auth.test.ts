@@ -53,7 +53,7 @@ t.test('the CLI shows a key once and stores only its hash', async (t) => {
   t.same(rows[0].key_hash, createHash('sha256').update(alpha.key).digest(), 'the stored value is the SHA-256 of the key');
   const everything = JSON.stringify((await service.pool.query('SELECT * FROM api_keys')).rows);
   t.notOk(everything.includes(alpha.key) || everything.includes(beta.key), 'no key is stored readable');
-  t.notOk(service.logs.join('\n').includes(ADMIN_KEY), 'the bootstrap key is not logged');
+  t.notOk(service.logRecords.join('\n').includes(ADMIN_KEY), 'the bootstrap key is not logged');
   const usage = await cli('apps', 'create');
   t.equal(usage.code, 2);
   t.match(usage.output, /usage: npm run cli/);

@@ -80,7 +80,7 @@ t.test('credentials never reach last_error, last_response, API responses or logs
   t.match(recorded, /\[redacted\]/, 'the echoed values were replaced');
   t.match(recorded, /x-plain|content-type/, 'the rest of the excerpt is kept');
   const view = JSON.stringify((await service.get(`/v1/jobs/${created.body.id}`)).body);
-  const logs = service.logs.join('\n');
+  const logs = service.logRecords.join('\n');
   for (const [name, value] of Object.entries({ ...secrets, signature: String(received.headers['switchyard-signature']), adminKey: ADMIN_KEY })) {
     const bare = value.replace(/^Bearer /, '');
     t.notOk(recorded.includes(bare), `${name} is not in last_error or last_response`);

@@ -73,6 +73,6 @@ t.test('every rest-api request a running service sends is signed with the app se
   t.match(verify(forged, next), { ok: true }, 'a signature header in the job is replaced by the real one');
 
   const view = await service.get(`/v1/jobs?appId=signed-app`);
-  const text = JSON.stringify(view.body) + service.logs.join('\n');
+  const text = JSON.stringify(view.body) + service.logRecords.join('\n');
   t.notOk(text.includes(current!) || text.includes(next), 'no signing secret in responses or logs');
 });

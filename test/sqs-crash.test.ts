@@ -10,6 +10,7 @@ import { SqsJobs } from '../src/sqs/sqs-jobs.ts';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTestSqs } from './helpers/sqs.ts';
 import { startTarget, loopbackDispatcher } from './helpers/target.ts';
+import { capturingLogger } from './helpers/log.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const sqs = await startTestSqs(t);
@@ -20,6 +21,7 @@ const service = await startTestService(t, {
 });
 const auth = { authorization: `Bearer ${INTERNAL_TOKEN}` };
 const logs: string[] = [];
+const log = await capturingLogger(logs);
 
 // A second poller over the same database and queue, as another process would run it, with a short
 // visibility timeout and a lane the test can break at one step.
@@ -39,7 +41,7 @@ function pollerWith(lane: MessageLane, visibilityTimeoutSeconds: number): SqsJob
     lane,
     outbox,
     executors: new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: 10_000, dispatcher: loopbackDispatcher() })]),
-    log: (message) => logs.push(message),
+    log,
     visibilityTimeoutSeconds,
   });
 }

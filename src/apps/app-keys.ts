@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ChangeListener } from '../db/change-listener.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
 import { ValidationError } from '../model/errors.ts';
+import type { Logger } from '../ops/log.ts';
 import * as repo from './apps-repository.ts';
 
 /** Who is calling: an app (acts on its own jobs only) or an admin (acts on every app's jobs). */
@@ -130,23 +131,25 @@ export class AppKeys {
    * At start: makes sure BOOTSTRAP_ADMIN_KEY exists; on the embedded default without it, makes a
    * development admin key the first time and prints it once, so the first run needs no extra step.
    */
-  async bootstrap(options: { bootstrapAdminKey: string | undefined; embedded: boolean }, log: (message: string) => void): Promise<void> {
+  async bootstrap(options: { bootstrapAdminKey: string | undefined; embedded: boolean }, log: Logger): Promise<void> {
     if (options.bootstrapAdminKey !== undefined) {
       const existing = await repo.findKeyByHash(this.#pool, hashKey(options.bootstrapAdminKey));
-      if (existing?.revoked_at) log(`BOOTSTRAP_ADMIN_KEY names key ${existing.key_id}, which was revoked; it stays revoked`);
+      if (existing?.revoked_at) log.warn({ keyId: existing.key_id }, `BOOTSTRAP_ADMIN_KEY names key ${existing.key_id}, which was revoked; it stays revoked`);
       else if (!existing) await this.createAdminKey('bootstrap (BOOTSTRAP_ADMIN_KEY)', options.bootstrapAdminKey);
       return;
     }
     if ((await repo.countLiveAdminKeys(this.#pool)) > 0) {
-      log('admin key: one exists (shown only when it was made); make another with `npm run cli -- admin create`');
+      log.info('admin key: one exists (shown only when it was made); make another with `npm run cli -- admin create`');
       return;
     }
     if (!options.embedded) {
-      log('admin key: none exists; set BOOTSTRAP_ADMIN_KEY or run `npm run cli -- admin create`');
+      log.warn('admin key: none exists; set BOOTSTRAP_ADMIN_KEY or run `npm run cli -- admin create`');
       return;
     }
     const { key, keyId } = await this.createAdminKey('development (first embedded start)');
-    log(`admin key ${keyId} created for development. It is shown this once; keep it: ${key}`);
+    // The one deliberate exception to "no secret in a log": a development key on the embedded default,
+    // which exists so that the first `npm start` needs no setup step.
+    log.warn({ keyId }, `admin key ${keyId} created for development. It is shown this once; keep it: ${key} (or set BOOTSTRAP_ADMIN_KEY to choose your own)`);
   }
 
   /**

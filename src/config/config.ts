@@ -60,7 +60,14 @@ export interface Config {
   };
   /** Where dead-letter alerts go (comma-separated). Empty: no alerts. */
   alertEmailTo: string[];
+  /** pino's level: trace, debug, info, warn, error, fatal or silent. */
+  logLevel: LogLevel;
+  /** JSON lines, readable lines, or readable only when stdout is a terminal (auto). */
+  logFormat: 'json' | 'pretty' | 'auto';
 }
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export class ConfigError extends Error {
   readonly variable: string;
@@ -102,6 +109,13 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   if (/^(1|true|yes|on)$/i.test(raw)) return true;
   if (/^(0|false|no|off)$/i.test(raw)) return false;
   throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return raw as T;
 }
 
 function url(env: Env, name: string, protocols: string[]): string | undefined {
@@ -210,6 +224,8 @@ export function parseConfig(env: Env): Config {
       sesRegion: text(env, 'AWS_SES_REGION'),
     },
     alertEmailTo: alertRecipients(env),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty', 'auto'] as const, 'auto'),
   };
 }
 

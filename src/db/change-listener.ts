@@ -4,26 +4,27 @@
 // generation number that caches compare against. While the connection is down nothing may be
 // served from a cache: `live` is false until LISTEN has been issued again.
 import pg from 'pg';
+import type { Logger } from '../ops/log.ts';
 
 const CHANGE_CHANNEL = 'switchyard_auth_changed';
 const RECONNECT_MS = 1_000;
 
 export class ChangeListener {
   readonly #connectionString: string;
-  readonly #log: (message: string) => void;
+  readonly #log: Logger;
   #client: pg.Client | undefined;
   #generation = 0;
   #live = false;
   #stopped = false;
   #retry: NodeJS.Timeout | undefined;
 
-  private constructor(connectionString: string, log: (message: string) => void) {
+  private constructor(connectionString: string, log: Logger) {
     this.#connectionString = connectionString;
     this.#log = log;
   }
 
   /** Connects and listens; the returned listener is live unless the first connection failed (it keeps retrying). */
-  static async start(connectionString: string, log: (message: string) => void): Promise<ChangeListener> {
+  static async start(connectionString: string, log: Logger): Promise<ChangeListener> {
     const listener = new ChangeListener(connectionString, log);
     await listener.#connect();
     return listener;
@@ -65,7 +66,7 @@ export class ChangeListener {
     this.#client = undefined;
     client.end().catch(() => {});
     if (this.#stopped || this.#retry) return;
-    if (wasLive) this.#log(`change listener: connection lost${error ? ` (${error.message})` : ''}; caches are off until it is back`);
+    if (wasLive) this.#log.warn({ reason: error?.message }, `change listener: connection lost${error ? ` (${error.message})` : ''}; caches are off until it is back`);
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
       void this.#connect();

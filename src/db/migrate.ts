@@ -3,10 +3,11 @@
 // processes from applying the same migration twice.
 import { runner } from 'node-pg-migrate';
 import { fileURLToPath } from 'node:url';
+import { silentLogger, type Logger } from '../ops/log.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
 
-export async function migrate(databaseUrl: string, log: (message: string) => void = () => {}): Promise<string[]> {
+export async function migrate(databaseUrl: string, log: Logger = silentLogger): Promise<string[]> {
   const applied = await runner({
     databaseUrl,
     dir: MIGRATIONS_DIR,
@@ -14,7 +15,7 @@ export async function migrate(databaseUrl: string, log: (message: string) => voi
     migrationsTable: 'switchyard_migrations',
     checkOrder: true,
     log: () => {},
-    logger: { debug: () => {}, info: () => {}, warn: log, error: log },
+    logger: { debug: () => {}, info: () => {}, warn: (message) => log.warn(message), error: (message) => log.error(message) },
   });
   return applied.map((migration) => migration.name);
 }

@@ -1,12 +1,13 @@
 import pg from 'pg';
+import type { Logger } from '../ops/log.ts';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
-export function createPool(connectionString: string, max = 20): pg.Pool {
+export function createPool(connectionString: string, { log, max = 20 }: { log: Logger; max?: number }): pg.Pool {
   const pool = new pg.Pool({ connectionString, max, application_name: 'switchyard' });
   // An idle client that loses its connection emits here; without a listener it would crash the process.
-  pool.on('error', (error) => console.error(`postgres pool: ${error.message}`));
+  pool.on('error', (error) => log.error({ reason: error.message }, `postgres pool: ${error.message}`));
   return pool;
 }
 

@@ -3,6 +3,7 @@
 // A thrown error makes the Scheduler deliver again; the claim makes that harmless.
 import { loadConfig } from '../config/config.ts';
 import type { ScheduledMessageResult, ScheduledMessages } from '../scheduling/scheduled-messages.ts';
+import { createLogger } from '../ops/log.ts';
 import { startSwitchyard, type Switchyard } from '../service.ts';
 
 export function createScheduledMessageHandler(scheduledMessages: () => Promise<ScheduledMessages>) {
@@ -17,6 +18,9 @@ let started: Promise<Switchyard> | undefined;
 
 /** Started once per Lambda container and kept warm between invocations; no workers, no public port. */
 export const handler = createScheduledMessageHandler(async () => {
-  started ??= startSwitchyard({ ...loadConfig(), runWorkers: false, host: '127.0.0.1', port: 0 });
+  started ??= (async () => {
+    const config = { ...loadConfig(), runWorkers: false, host: '127.0.0.1', port: 0 };
+    return startSwitchyard(config, await createLogger({ level: config.logLevel }));
+  })();
   return (await started).scheduledMessages;
 });

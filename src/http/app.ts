@@ -7,9 +7,11 @@ import type { JobIntake } from '../admin/job-intake.ts';
 import type { JobService } from '../jobs/job-service.ts';
 import type { ScheduledMessages } from '../scheduling/scheduled-messages.ts';
 import type { SqsJobs } from '../sqs/sqs-jobs.ts';
+import type { Logger } from '../ops/log.ts';
 import { requireApiKey } from './app-auth.ts';
 import { errorMiddleware, HttpError } from './errors.ts';
 import { createRateLimit } from './rate-limit.ts';
+import { requestLog } from './request-log.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { jobAdminRoutes } from './routes/job-admin.ts';
@@ -29,7 +31,7 @@ export interface AppOptions {
   appKeys: AppKeys;
   createRateLimit: { perSecond: number; burst: number };
   bodyLimitBytes?: number;
-  log?: (message: string) => void;
+  log: Logger;
 }
 
 export const MAX_URL_LENGTH = 4096;
@@ -47,7 +49,8 @@ function routedPath(path: string): string {
 export function createApp(options: AppOptions): Koa {
   const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
   const app = new Koa();
-  app.use(errorMiddleware(options.log ?? console.error));
+  app.use(requestLog(options.log));
+  app.use(errorMiddleware(options.log));
   // Header sizes are bounded by the HTTP server (maxHeaderSize, 431); the URL gets its own bound.
   app.use(async (ctx, next) => {
     if (ctx.url.length > MAX_URL_LENGTH) throw new HttpError(414, 'uri_too_long', `the URL may be at most ${MAX_URL_LENGTH} characters`);

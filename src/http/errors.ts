@@ -2,6 +2,7 @@
 // {error: <code>, message, ...details}; a field error names the field.
 import type { Context, Next } from 'koa';
 import { InvalidStateError, JobNotFoundError, ValidationError } from '../model/errors.ts';
+import type { Logger } from '../ops/log.ts';
 
 /** An error that already knows its HTTP status (bad JSON, a body too large, auth). */
 export class HttpError extends Error {
@@ -17,7 +18,7 @@ export class HttpError extends Error {
   }
 }
 
-export function errorMiddleware(log: (message: string) => void) {
+export function errorMiddleware(log: Logger) {
   return async (ctx: Context, next: Next): Promise<void> => {
     try {
       await next();
@@ -41,7 +42,7 @@ export function errorMiddleware(log: (message: string) => void) {
         ctx.body = { error: error.code, message: error.message };
       } else {
         // The message may carry internals; the log keeps it, the caller gets a plain 500.
-        log(`unhandled error on ${ctx.method} ${ctx.path}: ${(error as Error).stack ?? error}`);
+        log.error({ err: error, method: ctx.method, path: ctx.path }, `unhandled error on ${ctx.method} ${ctx.path}`);
         ctx.status = 500;
         ctx.body = { error: 'internal', message: 'internal error' };
       }

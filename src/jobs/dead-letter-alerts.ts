@@ -2,6 +2,7 @@
 // ALERT_EMAIL_TO is set, and a no-op otherwise. Alerts are sent after the outcome is committed and
 // never wait on or fail the job: a send that fails is logged and dropped.
 import type { SESClient } from '@aws-sdk/client-ses';
+import type { Logger } from '../ops/log.ts';
 
 export interface DeadLetteredJob {
   id: string;
@@ -51,6 +52,6 @@ export function createSesNotifier(options: SesNotifierOptions): DeadLetterNotifi
 }
 
 /** Sends without making anyone wait; a failure ends in the log. */
-export function alertInBackground(notifier: DeadLetterNotifier, job: DeadLetteredJob, log: (message: string) => void): void {
-  notifier.notify(job).catch((error) => log(`dead-letter alert for job ${job.id} not sent: ${(error as Error).message}`));
+export function alertInBackground(notifier: DeadLetterNotifier, job: DeadLetteredJob, log: Logger): void {
+  notifier.notify(job).catch((error) => log.error({ jobId: job.id, appId: job.appId, reason: (error as Error).message }, `dead-letter alert for job ${job.id} not sent: ${(error as Error).message}`));
 }

@@ -11,6 +11,8 @@ import { ValidationError } from '../model/errors.ts';
 import { assertExecutable, prepareDbJob } from './job-preparation.ts';
 import * as repo from './job-repository.ts';
 import { CreateJobRequest, type Execution } from '../model/message-schema.ts';
+import type { Logger } from '../ops/log.ts';
+import { logAttempt } from './attempt-log.ts';
 import type { JobScheduler, SqsIntake } from './ports.ts';
 import { attemptStatus, resolveRetryPolicy } from './retry-policy.ts';
 import { assertTargetsAllowed } from './target-check.ts';
@@ -50,7 +52,7 @@ export interface JobServiceDeps {
   notifier?: DeadLetterNotifier;
   /** The signing secrets of each app whose jobs are about to run (see AppKeys.signingSecrets). */
   signingSecrets?: SigningSecretsLookup;
-  log?: (message: string) => void;
+  log: Logger;
 }
 
 export class JobService {
@@ -61,7 +63,7 @@ export class JobService {
   readonly #sqsJobs: SqsIntake | undefined;
   readonly #scheduler: JobScheduler | undefined;
   readonly #notifier: DeadLetterNotifier;
-  readonly #log: (message: string) => void;
+  readonly #log: Logger;
   readonly #signingSecrets: SigningSecretsLookup;
 
   constructor(deps: JobServiceDeps) {
@@ -73,7 +75,7 @@ export class JobService {
     this.#dbLane = deps.dbLane;
     this.#executors = deps.executors;
     this.#sqsJobs = deps.sqsJobs;
-    this.#log = deps.log ?? ((message) => console.log(message));
+    this.#log = deps.log;
   }
 
   /** Validates, stores and enqueues one job. Nothing is stored or sent when the input is refused. */
@@ -173,7 +175,7 @@ export class JobService {
       else if (status === 'retrying') counts.retrying++;
       else if (status === 'failed') counts.failed++;
       else counts.deadLettered++;
-      if (outcome.kind !== 'ok') this.#log(`job ${row.id} attempt ${job.attempt}/${row.max_attempts}: ${status} (${outcome.reason})`);
+      logAttempt(this.#log, { jobId: row.id, appId: row.app_id, lane: 'db', type: row.execution_type, attempt: job.attempt, maxAttempts: row.max_attempts, status, outcome });
       if (status === 'dead_lettered') {
         const attempts = Math.min(job.attempt, row.max_attempts);
         alertInBackground(this.#notifier, { id: row.id, appId: row.app_id, executionType: row.execution_type, attempts, lastError: outcome.kind === 'ok' ? null : outcome.reason }, this.#log);
@@ -199,7 +201,7 @@ export class JobService {
     const moved = await this.#dbLane.runNow(lost.map((job) => ({ id: job.id, groupId: job.message_group_id })));
     if (moved.length) {
       await repo.markLostAttempts(this.#pool, moved);
-      this.#log(`recovered ${moved.length} attempt(s) whose worker was lost`);
+      this.#log.warn({ jobIds: moved }, `recovered ${moved.length} attempt(s) whose worker was lost`);
     }
     return moved.length;
   }

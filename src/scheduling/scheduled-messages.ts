@@ -9,9 +9,11 @@ import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { DbLane, LaneSend } from '../lanes/db-lane.ts';
 import { alertInBackground, type DeadLetterNotifier } from '../jobs/dead-letter-alerts.ts';
 import { expireInSecondsFor } from '../jobs/job-preparation.ts';
+import { logAttempt } from '../jobs/attempt-log.ts';
 import * as repo from '../jobs/job-repository.ts';
 import type { JobScheduler } from '../jobs/ports.ts';
 import { TargetExecution } from '../model/message-schema.ts';
+import type { Logger } from '../ops/log.ts';
 import { claimScheduledJob } from './schedule-repository.ts';
 import { hasAttemptsLeft, nominalDelaySeconds } from '../jobs/retry-policy.ts';
 import { parseOrThrow } from '../jobs/validation.ts';
@@ -38,7 +40,7 @@ export interface ScheduledMessageDeps {
   notifier: DeadLetterNotifier;
   defaultTimeoutMs: number;
   signingSecrets: SigningSecretsLookup;
-  log: (message: string) => void;
+  log: Logger;
 }
 
 /** The EventBridge Scheduler callback, for the HTTP route and the Lambda handler alike. */
@@ -97,7 +99,7 @@ async function processScheduledMessage(deps: ScheduledMessageDeps, input: unknow
     }]);
   });
 
-  if (outcome.kind !== 'ok') deps.log(`scheduled job ${row.id} attempt ${row.attempts}/${row.max_attempts}: ${status} (${outcome.reason})`);
+  logAttempt(deps.log, { jobId: row.id, appId: row.app_id, lane: 'scheduler', type: row.execution_type, attempt: row.attempts, maxAttempts: row.max_attempts, status, outcome });
   if (status === 'dead_lettered') {
     alertInBackground(deps.notifier, { id: row.id, appId: row.app_id, executionType: row.execution_type, attempts: row.attempts, lastError: outcome.kind === 'ok' ? null : outcome.reason }, deps.log);
   }
@@ -138,5 +140,5 @@ function laneRetry(row: repo.JobRow, defaultTimeoutMs: number, delaySeconds: (ex
 
 /** The outcome is already recorded: a schedule that cannot be deleted now only costs a no-op delivery. */
 async function removeSchedule(deps: ScheduledMessageDeps, jobId: string): Promise<void> {
-  await deps.scheduler.remove(jobId).catch((error) => deps.log(`schedule of job ${jobId} not deleted: ${(error as Error).message}`));
+  await deps.scheduler.remove(jobId).catch((error) => deps.log.warn({ jobId, reason: (error as Error).message }, `schedule of job ${jobId} not deleted: ${(error as Error).message}`));
 }

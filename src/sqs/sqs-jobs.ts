@@ -13,6 +13,7 @@ import { newJobId } from '../jobs/job-id.ts';
 import { prepareDbJob } from '../jobs/job-preparation.ts';
 import * as repo from '../jobs/job-repository.ts';
 import type { CreateJobRequest } from '../model/message-schema.ts';
+import type { Logger } from '../ops/log.ts';
 import type { SqsIntake } from '../jobs/ports.ts';
 import type { RetryPolicy } from '../jobs/retry-policy.ts';
 import { buildEnvelope, deduplicationIdOf, sqsGroupOf, type SqsEnvelope } from './sqs-envelope.ts';
@@ -36,7 +37,7 @@ export interface SqsJobsDeps {
   executors: ExecutorRegistry;
   /** The signing secrets of the apps whose messages run here; none (unsigned) when not given. */
   signingSecrets?: SigningSecretsLookup;
-  log: (message: string) => void;
+  log: Logger;
   /** How long a received message stays hidden; extended while its job runs. */
   visibilityTimeoutSeconds?: number;
 }
@@ -73,7 +74,7 @@ export class SqsJobs implements SqsIntake {
     const { SqsLane } = await import('./sqs-lane.ts');
     const lane = new SqsLane(deps.config.aws.sqsQueueUrl, deps.config.aws.sqsRegion);
     cleanups.push(async () => lane.stop());
-    const outbox = await SqsOutbox.start(deps.connectionString, (error) => deps.log(`sqs outbox: ${error.message}`));
+    const outbox = await SqsOutbox.start(deps.connectionString, (error) => deps.log.error({ reason: error.message }, `sqs outbox: ${error.message}`));
     cleanups.push(() => outbox.stop(deps.config.shutdownTimeoutMs));
     return new SqsJobs({ ...deps, lane, outbox });
   }
@@ -166,7 +167,7 @@ export class SqsJobs implements SqsIntake {
         try {
           counts[await handleMessage(deps, message)]++;
         } catch (error) {
-          this.#deps.log(`sqs message ${message.messageId} left for redelivery: ${(error as Error).message}`);
+          this.#deps.log.warn({ messageId: message.messageId, reason: (error as Error).message }, `sqs message ${message.messageId} left for redelivery: ${(error as Error).message}`);
           return;
         }
       }
@@ -193,7 +194,7 @@ export class SqsJobs implements SqsIntake {
         await this.#runBatch(messages);
       } catch (error) {
         if (signal.aborted) return;
-        this.#deps.log(`sqs consumer: ${(error as Error).message}`);
+        this.#deps.log.error({ reason: (error as Error).message }, `sqs consumer: ${(error as Error).message}`);
         await new Promise((resolve) => setTimeout(resolve, CONSUMER_ERROR_PAUSE_MS));
       }
     }

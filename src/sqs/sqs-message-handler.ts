@@ -10,6 +10,8 @@ import type { SqlClient } from '../db/sql-client.ts';
 import type { DbLane } from '../lanes/db-lane.ts';
 import type { MessageLane, ReceivedMessage } from './sqs-lane.ts';
 import { laneSettings } from '../jobs/job-preparation.ts';
+import { logAttempt } from '../jobs/attempt-log.ts';
+import type { Logger } from '../ops/log.ts';
 import * as repo from '../jobs/job-repository.ts';
 import { attemptStatus, nominalDelaySeconds } from '../jobs/retry-policy.ts';
 import { parseEnvelope, type SqsEnvelope } from './sqs-envelope.ts';
@@ -26,14 +28,14 @@ export interface MessageHandlerDeps {
   visibilityTimeoutSeconds: number;
   signingSecrets: SigningSecretsLookup;
   signal: AbortSignal;
-  log: (message: string) => void;
+  log: Logger;
 }
 
 export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedMessage): Promise<MessageResult> {
   const parsed = parseEnvelope(message.body);
   if (!parsed.ok) {
     await insertRejectedMessage(deps.pool, { messageId: message.messageId, body: message.body, error: parsed.reason, groupId: message.groupId });
-    deps.log(`sqs message ${message.messageId} rejected: ${parsed.reason}`);
+    deps.log.warn({ messageId: message.messageId, reason: parsed.reason }, `sqs message ${message.messageId} rejected: ${parsed.reason}`);
     await deps.lane.delete(message.receiptHandle);
     return 'rejected';
   }
@@ -58,7 +60,7 @@ export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedM
       return true;
     });
     if (!handedOver) return duplicateKey(deps, message, envelope);
-    deps.log(`job ${envelope.jobId} follows its group ${envelope.messageGroupId} into the DB lane`);
+    deps.log.info({ jobId: envelope.jobId, appId: envelope.appId, groupId: envelope.messageGroupId }, `job ${envelope.jobId} follows its group ${envelope.messageGroupId} into the DB lane`);
     return done(deps, message, 'handedOver');
   }
 
@@ -71,6 +73,7 @@ export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedM
     ? { kind: 'fail', reason: `the consumer running attempt ${envelope.maxAttempts} of ${envelope.maxAttempts} was lost` }
     : await executeKeepingVisible(deps, message, envelope, attempt);
   const status = attemptStatus(outcome, attempt, envelope.maxAttempts);
+  logAttempt(deps.log, { jobId: envelope.jobId, appId: envelope.appId, lane: 'sqs', type: envelope.message.execution.type, attempt, maxAttempts: envelope.maxAttempts, status, outcome });
 
   if (status === 'completed' && envelope.mode === 'sqs') return done(deps, message, 'completed');
   const recorded = await inTransaction(deps.pool, async (client) => {
@@ -89,14 +92,13 @@ export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedM
     return true;
   });
   if (!recorded) return duplicateKey(deps, message, envelope);
-  if (outcome.kind !== 'ok') deps.log(`job ${envelope.jobId} attempt ${attempt}/${envelope.maxAttempts} in the SQS lane: ${status} (${outcome.reason})`);
   return done(deps, message, status === 'retrying' ? 'handedOver' : status === 'dead_lettered' ? 'deadLettered' : status);
 }
 
 // A mode=sqs job whose idempotency key already names another job in Postgres (one sent again after
 // SQS's five-minute deduplication window): the first job stands, as a repeated key promises.
 async function duplicateKey(deps: MessageHandlerDeps, message: ReceivedMessage, envelope: SqsEnvelope): Promise<MessageResult> {
-  deps.log(`job ${envelope.jobId}: idempotency key "${envelope.idempotencyKey}" already names another job of ${envelope.appId}; not recorded`);
+  deps.log.warn({ jobId: envelope.jobId, appId: envelope.appId }, `job ${envelope.jobId}: its idempotency key already names another job of ${envelope.appId}; not recorded`);
   return done(deps, message, 'skipped');
 }
 
@@ -109,7 +111,7 @@ async function done(deps: MessageHandlerDeps, message: ReceivedMessage, result: 
 async function executeKeepingVisible(deps: MessageHandlerDeps, message: ReceivedMessage, envelope: SqsEnvelope, attempt: number): Promise<Outcome> {
   const extend = setInterval(() => {
     deps.lane.extendVisibility(message.receiptHandle, deps.visibilityTimeoutSeconds)
-      .catch((error) => deps.log(`sqs message ${message.messageId}: visibility not extended: ${(error as Error).message}`));
+      .catch((error) => deps.log.warn({ messageId: message.messageId, reason: (error as Error).message }, `sqs message ${message.messageId}: visibility not extended: ${(error as Error).message}`));
   }, deps.visibilityTimeoutSeconds * 500);
   try {
     return await deps.executors.execute({

@@ -29,7 +29,7 @@ export function startChild(env: Record<string, string>): ChildService {
   return {
     process: child,
     output: () => output,
-    url: () => /API listening on (\S+)/.exec(output)?.[1],
+    url: () => /API listening on (https?:\/\/[^\s"]+)/.exec(output)?.[1],
     exited,
   };
 }

@@ -4,6 +4,7 @@ import { parseConfig, type Config } from '../../src/config/config.ts';
 import { startSwitchyard, type Switchyard } from '../../src/service.ts';
 import type { JobRow } from '../../src/jobs/job-repository.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
+import { capturingLogger } from './log.ts';
 import { waitFor } from './wait.ts';
 
 export const INTERNAL_TOKEN = 'test-internal-token';
@@ -13,7 +14,10 @@ export const ADMIN_AUTH = { authorization: `Bearer ${ADMIN_KEY}` };
 
 export interface TestService extends Switchyard {
   config: Config;
+  /** The message of every line the service logged. */
   logs: string[];
+  /** Every line the service logged, whole (JSON), to grep for what must never be logged. */
+  logRecords: string[];
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
   get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
   job(id: string): Promise<JobRow | undefined>;
@@ -60,7 +64,8 @@ export async function startTestService(
   const database = options.database ?? await createTestDatabase();
   const config = testConfig(database.connectionString, options.env);
   const logs: string[] = [];
-  const service = await startSwitchyard(config, (message) => logs.push(message)).catch(async (error) => {
+  const logRecords: string[] = [];
+  const service = await startSwitchyard(config, await capturingLogger(logs, logRecords)).catch(async (error) => {
     if (!options.database) await database.close();
     throw error;
   });
@@ -73,6 +78,7 @@ export async function startTestService(
     ...service,
     config,
     logs,
+    logRecords,
     post: (path, body, headers) => request(service.url, 'POST', path, body, headers),
     get: (path, headers) => request(service.url, 'GET', path, undefined, headers),
     job: async (id) => (await service.pool.query('SELECT * FROM jobs WHERE id = $1', [id])).rows[0],
