@@ -93,6 +93,8 @@ t.test('every route answers as documented', async (t) => {
   const [failedJob, delayedJob] = batch.body.jobs.map((job: { id: string }) => job.id);
   for (const id of [created.body.id, failedJob, delayedJob, legacy.body.id]) conforms(t, 'get', '/v1/jobs/{id}', await service.get(`/v1/jobs/${id}`));
   conforms(t, 'get', '/v1/jobs/{id}', await service.get(`/v1/jobs/${newJobId()}`));
+  for (const id of [created.body.id, failedJob]) conforms(t, 'get', '/v1/jobs/{id}/attempts', await service.get(`/v1/jobs/${id}/attempts`));
+  conforms(t, 'get', '/v1/jobs/{id}/attempts', await service.get(`/v1/jobs/${newJobId()}/attempts`));
 
   const page = await service.get('/v1/jobs?appId=doc-app&limit=2');
   conforms(t, 'get', '/v1/jobs', page);

@@ -9,7 +9,8 @@ import * as admin from './job-admin-repository.ts';
 import { InvalidStateError, JobNotFoundError, ValidationError } from '../model/errors.ts';
 import * as repo from '../jobs/job-repository.ts';
 import { laneSettings } from '../jobs/job-preparation.ts';
-import { JobStatusSchema, toJobView, type JobPage, type JobView } from './job-view.ts';
+import { listAttempts } from '../jobs/attempt-repository.ts';
+import { JobStatusSchema, toAttemptView, toJobView, type AttemptList, type JobPage, type JobView } from './job-view.ts';
 import { parseOrThrow } from '../jobs/validation.ts';
 
 const MAX_PAGE_SIZE = 500;
@@ -55,6 +56,12 @@ export class JobAdmin {
     const row = UUID.test(id) ? await repo.findJob(this.#pool, id) : undefined;
     if (!row || (appId !== undefined && row.app_id !== appId)) throw new JobNotFoundError(id);
     return toJobView(row);
+  }
+
+  /** Every attempt of the job, oldest first. */
+  async attempts(id: string, appId?: string): Promise<AttemptList> {
+    await this.get(id, appId);
+    return { jobId: id, attempts: (await listAttempts(this.#pool, id)).map(toAttemptView) };
   }
 
   async list(query: unknown): Promise<JobPage> {

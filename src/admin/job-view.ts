@@ -2,6 +2,7 @@
 // description of them) and the mapping from a jobs row to it, with secrets taken out.
 import { z } from 'zod';
 import { REDACTED, SECRET_HEADER } from '../executors/redact.ts';
+import type { AttemptRow } from '../jobs/attempt-repository.ts';
 import type { JobRow } from '../jobs/job-repository.ts';
 import { Mode } from '../model/message-schema.ts';
 
@@ -9,6 +10,7 @@ export const JOB_STATUSES = ['pending', 'running', 'retrying', 'completed', 'fai
 export const JobStatusSchema = z.enum(JOB_STATUSES);
 
 const timestamp = z.iso.datetime();
+const iso = (value: Date | null) => (value === null ? null : value.toISOString());
 
 export const JobView = z.object({
   id: z.uuid(),
@@ -48,6 +50,38 @@ export const JobPage = z.object({
 });
 export type JobPage = z.infer<typeof JobPage>;
 
+export const AttemptView = z.object({
+  /** 1 for the first attempt; it starts at 1 again after a retry by hand. */
+  attempt: z.int().min(1),
+  lane: z.enum(['db', 'sqs', 'scheduler']),
+  startedAt: timestamp.nullable(),
+  finishedAt: timestamp,
+  /** What the attempt made of the job; `lost`: its worker died before recording; `abandoned`: the service gave it up. */
+  outcome: z.enum(['completed', 'retrying', 'failed', 'dead_lettered', 'lost', 'abandoned']),
+  /** The target's HTTP status (or a function's), when it answered. */
+  httpStatus: z.int().nullable(),
+  durationMs: z.int().nullable(),
+  /** Why it failed, secrets redacted. */
+  error: z.string().nullable(),
+});
+export type AttemptView = z.infer<typeof AttemptView>;
+
+export const AttemptList = z.object({ jobId: z.uuid(), attempts: z.array(AttemptView) });
+export type AttemptList = z.infer<typeof AttemptList>;
+
+export function toAttemptView(row: AttemptRow): AttemptView {
+  return {
+    attempt: row.attempt,
+    lane: row.lane,
+    startedAt: iso(row.started_at),
+    finishedAt: row.finished_at.toISOString(),
+    outcome: row.outcome,
+    httpStatus: row.http_status,
+    durationMs: row.duration_ms,
+    error: row.error,
+  };
+}
+
 const HEADER_MAPS = new Set(['headers', 'multivalueheaders']);
 
 /**
@@ -63,8 +97,6 @@ function redactHeaders(value: unknown, inHeaderMap = false): unknown {
     return [key, redactHeaders(inner, !inHeaderMap && HEADER_MAPS.has(key.toLowerCase()))];
   }));
 }
-
-const iso = (value: Date | null) => (value === null ? null : value.toISOString());
 
 export function toJobView(row: JobRow): JobView {
   return {

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { ListJobsQuery } from '../admin/job-admin.ts';
 import { BatchCreateRequest, CallbackHttpRequest } from '../admin/job-intake.ts';
-import { JobPage, JobStatusSchema, JobView } from '../admin/job-view.ts';
+import { AttemptList, JobPage, JobStatusSchema, JobView } from '../admin/job-view.ts';
 import { CreateJobRequest } from '../model/message-schema.ts';
 import { ScheduledMessage } from '../scheduling/scheduled-messages.ts';
 import { LegacyRunRequest } from './routes/legacy.ts';
@@ -42,6 +42,7 @@ const components = {
   BatchCreated: jsonSchema(BatchCreated, 'output'),
   Job: jsonSchema(JobView, 'output'),
   JobPage: jsonSchema(JobPage, 'output'),
+  AttemptList: jsonSchema(AttemptList, 'output'),
   RunCounts: jsonSchema(RunCounts, 'output'),
   PollRequest: jsonSchema(PollRequest, 'input'),
   PollCounts: jsonSchema(PollCounts, 'output'),
@@ -131,6 +132,9 @@ export const openApiDocument = {
     },
     '/v1/jobs/{id}': {
       get: { summary: 'Read one job (secret header values redacted)', parameters: [idParameter], responses: { 200: json('Job', 'The job.'), 404: notFound } },
+    },
+    '/v1/jobs/{id}/attempts': {
+      get: { summary: 'Every attempt of one job, oldest first: lane, start, end, outcome, status code, duration, error', parameters: [idParameter], responses: { 200: json('AttemptList', 'The history.'), 404: notFound } },
     },
     '/v1/jobs/{id}/retry': { post: action('Run a failed or dead-lettered job again, with a fresh set of attempts') },
     '/v1/jobs/{id}/deadletter': { post: action('Give up on a pending, retrying, scheduled or failed job') },

@@ -156,8 +156,10 @@ export class JobService {
     const retry = results.filter((r) => r.status === 'retrying').map((r) => r.job);
     const finished = [...released, ...results.filter((r) => r.status !== 'retrying').map((r) => r.job)];
     const settlement = { completed: finished, retry };
-    const record = (client: SqlClient, nextRetry: Map<string, Date>) => repo.recordAttemptResults(client, results.map(({ row, outcome, status }) => ({
+    const record = (client: SqlClient, nextRetry: Map<string, Date>) => repo.recordAttemptResults(client, results.map(({ row, job, outcome, status }) => ({
       id: row.id,
+      attempt: job.attempt,
+      lane: 'db' as const,
       status,
       lastError: outcome.kind === 'ok' ? null : outcome.reason,
       lastResponse: outcome.response ?? null,

@@ -92,6 +92,8 @@ async function processScheduledMessage(deps: ScheduledMessageDeps, input: unknow
     }
     await repo.recordAttemptResults(client, [{
       id: row.id,
+      attempt: row.attempts,
+      lane: 'scheduler',
       status,
       lastError: outcome.kind === 'ok' ? null : outcome.reason,
       lastResponse: outcome.response ?? null,

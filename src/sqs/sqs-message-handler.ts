@@ -69,6 +69,7 @@ export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedM
     if (running.length === 0) return done(deps, message, 'skipped');
   }
 
+  const startedAt = new Date();
   const outcome: Outcome = attempt > envelope.maxAttempts
     ? { kind: 'fail', reason: `the consumer running attempt ${envelope.maxAttempts} of ${envelope.maxAttempts} was lost` }
     : await executeKeepingVisible(deps, message, envelope, attempt);
@@ -84,6 +85,9 @@ export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedM
     const nextRetryAt = status === 'retrying' ? await sendToDbLane(deps, client, envelope, attempt) : null;
     await repo.recordAttemptResults(client, [{
       id: envelope.jobId,
+      attempt,
+      lane: 'sqs',
+      startedAt,
       status,
       lastError: outcome.kind === 'ok' ? null : outcome.reason,
       lastResponse: outcome.response ?? null,

@@ -24,6 +24,9 @@ export function jobAdminRoutes(admin: JobAdmin, intake: JobIntake, bodyLimitByte
   router.get('/v1/jobs/:id', async (ctx) => {
     ctx.body = await admin.get(ctx.params.id!, appScope(ctx));
   });
+  router.get('/v1/jobs/:id/attempts', async (ctx) => {
+    ctx.body = await admin.attempts(ctx.params.id!, appScope(ctx));
+  });
   router.post('/v1/jobs/:id/retry', async (ctx) => {
     ctx.body = await admin.retry(ctx.params.id!, appScope(ctx));
   });
