@@ -23,6 +23,7 @@ import { createApp } from './http/app.ts';
 import type { Logger } from './ops/log.ts';
 import { JobAdmin } from './admin/job-admin.ts';
 import { JobIntake } from './admin/job-intake.ts';
+import { Drain } from './jobs/drain.ts';
 import { JobService } from './jobs/job-service.ts';
 import { DbLane } from './lanes/db-lane.ts';
 import { SqsJobs } from './sqs/sqs-jobs.ts';
@@ -42,12 +43,15 @@ export interface Switchyard {
 }
 
 const LOST_ATTEMPT_SWEEP_MS = 5_000;
+// After the stop's bound, how long abandoned attempts get to record that they were abandoned.
+const ABANDON_RECORD_MS = 1_000;
 // Node's default, stated so the bound is a decision: larger headers get 431 before any route runs.
 const MAX_HEADER_BYTES = 16 * 1024;
 
 export async function startSwitchyard(config: Config, log: Logger): Promise<Switchyard> {
   const database = await openDatabase(config, log);
   const cleanups: (() => Promise<void>)[] = [() => database.close()];
+  const drain = new Drain();
   const runCleanups = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => log.error({ reason: (error as Error).message }, `shutdown: ${(error as Error).message}`));
   };
@@ -86,10 +90,14 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
       : silentNotifier;
     // Every path that runs a job (the DB lane, the SQS lane, the scheduler callback) signs with these.
     const signingSecrets = (appIds: string[]) => appKeys.signingSecrets(appIds);
-    const sqsJobs = await SqsJobs.fromConfig({ config, pool, dbLane, executors, signingSecrets, log, connectionString: database.connectionString }, cleanups);
-    const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, scheduler, notifier, log, signingSecrets });
+    // Every lane reports an outcome that matched no running attempt to the one place that counts them.
+    const onStaleSettle = (lane: 'db' | 'sqs' | 'scheduler', jobIds: string[]) => jobs.reportStaleSettle(lane, jobIds);
+    const sqsJobs = await SqsJobs.fromConfig({
+      config, pool, dbLane, executors, signingSecrets, notifier, drain, onStaleSettle, log, connectionString: database.connectionString,
+    }, cleanups);
+    const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, scheduler, notifier, log, signingSecrets, drain });
     const scheduledMessages = new ScheduledMessages({
-      pool, dbLane, executors, scheduler, notifier, defaultTimeoutMs: config.defaultTimeoutMs, signingSecrets, log,
+      pool, dbLane, executors, scheduler, notifier, defaultTimeoutMs: config.defaultTimeoutMs, signingSecrets, drain, onStaleSettle, log,
     });
 
     if (config.runWorkers) {
@@ -101,10 +109,7 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
       }, LOST_ATTEMPT_SWEEP_MS);
       sweep.unref();
       cleanups.push(async () => clearInterval(sweep));
-      if (sqsJobs) {
-        await sqsJobs.startWorkers(config.worker.concurrency);
-        cleanups.push(() => sqsJobs.stopWorkers(config.shutdownTimeoutMs));
-      }
+      if (sqsJobs) await sqsJobs.startWorkers(config.worker.concurrency);
     }
 
     const jobAdmin = new JobAdmin({ config, pool, dbLane });
@@ -115,12 +120,27 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
       listening.once('error', reject);
     });
     // Keep-alive sockets from clients would otherwise hold close() open until they time out.
-    cleanups.push(() => new Promise<void>((resolve) => {
-      server.close(() => resolve());
+    cleanups.push(async () => {
+      server.close();
       server.closeAllConnections();
-    }));
+    });
     const { port } = server.address() as AddressInfo;
 
+    /**
+     * The stop, in the order that loses nothing: claim nothing new from the first instant (workers,
+     * SQS consumers, new connections, the run-db-jobs and callback routes), give what runs the
+     * shutdown bound, abandon what is left through one signal and let it record that, and only then
+     * close the lanes, the clients, the pool and the database.
+     */
+    const stop = async () => {
+      const drained = drain.stop(config.shutdownTimeoutMs, ABANDON_RECORD_MS);
+      server.close();
+      server.closeIdleConnections();
+      const claimingStopped = Promise.all([dbLane.stopClaiming(), sqsJobs?.stopReceiving()]);
+      await drained;
+      await claimingStopped;
+      await runCleanups();
+    };
     let stopping: Promise<void> | undefined;
     return {
       url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
@@ -129,7 +149,7 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
       pool,
       jobs,
       scheduledMessages,
-      stop: () => (stopping ??= runCleanups()),
+      stop: () => (stopping ??= stop()),
     };
   } catch (error) {
     await runCleanups();

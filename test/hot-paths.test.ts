@@ -94,11 +94,17 @@ t.test("the lane analyzes pg-boss's job table after a burst of inserts", async (
 t.test('answers are cached, and AUTH_CACHE_SECONDS bounds a cache whose NOTIFY never comes', async (t) => {
   // As behind a pooler that drops LISTEN/NOTIFY: the change is made with the trigger off.
   const short = await startTestService(t, { database: service.database, env: { AUTH_CACHE_SECONDS: '1', RUN_WORKERS: 'false' } });
+  // The triggers go off before the key is made: the key's own NOTIFY, arriving after the first
+  // lookup was cached, would drop the cache and make this test depend on how fast it travels.
+  await service.pool.query('ALTER TABLE api_keys DISABLE TRIGGER api_keys_changed');
+  await service.pool.query('ALTER TABLE apps DISABLE TRIGGER apps_changed');
+  t.teardown(async () => {
+    await service.pool.query('ALTER TABLE api_keys ENABLE TRIGGER api_keys_changed');
+    await service.pool.query('ALTER TABLE apps ENABLE TRIGGER apps_changed');
+  });
   const { key, keyId } = await new AppKeys(service.pool).createAppKey('cache-silent');
   t.equal((await service.post('/v1/jobs/create', appJob(), bearer(key))).status, 202);
   t.equal((await short.post('/v1/jobs/create', appJob(), bearer(key))).status, 202);
-  await service.pool.query('ALTER TABLE api_keys DISABLE TRIGGER api_keys_changed');
-  t.teardown(() => service.pool.query('ALTER TABLE api_keys ENABLE TRIGGER api_keys_changed'));
   await service.pool.query('UPDATE api_keys SET revoked_at = now() WHERE key_id = $1', [keyId]);
   t.equal((await service.post('/v1/jobs/create', appJob(), bearer(key))).status, 202, 'the default cache still answers: the lookup was cached');
   const refused = await waitFor(async () => (await short.post('/v1/jobs/create', appJob(), bearer(key))).status === 401, { timeoutMs: 3_000, intervalMs: 100, what: 'the 1 s cache to run out' });

@@ -6,6 +6,8 @@ import { SqsLane, type MessageLane } from '../src/sqs/sqs-lane.ts';
 import { SqsOutbox } from '../src/sqs/sqs-outbox.ts';
 import { ExecutorRegistry } from '../src/executors/registry.ts';
 import { createRestApiExecutor } from '../src/executors/rest-api.ts';
+import { silentNotifier } from '../src/jobs/dead-letter-alerts.ts';
+import { Drain } from '../src/jobs/drain.ts';
 import { SqsJobs } from '../src/sqs/sqs-jobs.ts';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTestSqs } from './helpers/sqs.ts';
@@ -22,6 +24,7 @@ const service = await startTestService(t, {
 const auth = { authorization: `Bearer ${INTERNAL_TOKEN}` };
 const logs: string[] = [];
 const log = await capturingLogger(logs);
+const staleSettles: string[] = [];
 
 // A second poller over the same database and queue, as another process would run it, with a short
 // visibility timeout and a lane the test can break at one step.
@@ -41,6 +44,9 @@ function pollerWith(lane: MessageLane, visibilityTimeoutSeconds: number): SqsJob
     lane,
     outbox,
     executors: new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: 10_000, dispatcher: loopbackDispatcher() })]),
+    notifier: silentNotifier,
+    drain: new Drain(),
+    onStaleSettle: (_lane, jobIds) => staleSettles.push(...jobIds),
     log,
     visibilityTimeoutSeconds,
   });

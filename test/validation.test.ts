@@ -1,5 +1,6 @@
 // Bad input gets a 400 that names the field, and nothing is stored or sent.
 import t from 'tap';
+import { Drain } from '../src/jobs/drain.ts';
 import { silentLogger } from '../src/ops/log.ts';
 import { ExecutorRegistry } from '../src/executors/registry.ts';
 import { createRestApiExecutor } from '../src/executors/rest-api.ts';
@@ -94,6 +95,7 @@ t.test('execution types that cannot run here are refused, not accepted and lost'
     dbLane: {} as DbLane,
     executors: new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: 1000, dispatcher: loopbackDispatcher() })]),
     log: silentLogger,
+    drain: new Drain(),
   });
   await t.rejects(restOnly.create(withMessage((m) => (m.execution = { type: 'lambda-invoke', functionName: 'orders' }))), {
     name: 'ValidationError',

@@ -8,7 +8,7 @@ import { ValidationError } from '../model/errors.ts';
 import { newJobId } from './job-id.ts';
 import type { NewJob } from './job-repository.ts';
 import type { CreateJobRequest, Execution, ScheduleExecution } from '../model/message-schema.ts';
-import { resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
+import { nominalDelaySeconds, resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 
 // Time past the executor's own timeout for recording the outcome before pg-boss expires the claim.
 const EXPIRY_MARGIN_SECONDS = 10;
@@ -48,6 +48,45 @@ export function laneSettings(config: Config, execution: Execution, policy: Retry
     expireInSeconds: expireInSecondsFor(execution, config.defaultTimeoutMs),
     retry: { retryLimit: policy.maxAttempts, retryDelay: policy.baseDelaySeconds, retryDelayMax: policy.maxDelaySeconds },
   };
+}
+
+/** What the DB lane needs to know to carry on a job that already used attempts elsewhere. */
+export interface CarriedJob {
+  id: string;
+  groupId: string | null;
+  execution: Execution;
+  maxAttempts: number;
+  abandonedAttempts: number;
+  retryPolicy: { baseDelaySeconds: number; maxDelaySeconds: number };
+}
+
+/**
+ * The DB-lane job that carries a job on after `attemptsUsed` attempts were made elsewhere (the SQS
+ * lane, the scheduler callback) or the last of them was abandoned: the one builder for every
+ * hand-over, so they all retry on one timing. The lane counts on from there (attemptOffset), with
+ * the attempts that are left plus the spare every DB-lane job has; its first run starts at
+ * `startAfter` (the caller's backoff, or now). pg-boss's own backoff restarts at retryDelay, so
+ * retryDelay is the wait that follows the next attempt, which keeps the doubling going.
+ */
+export function continueInDbLane(job: CarriedJob, attemptsUsed: number, startAfter: Date | undefined, defaultTimeoutMs: number): LaneSend {
+  const policy = { maxAttempts: job.maxAttempts, ...job.retryPolicy };
+  return {
+    id: job.id,
+    groupId: job.groupId ?? undefined,
+    startAfter,
+    expireInSeconds: expireInSecondsFor(job.execution, defaultTimeoutMs),
+    attemptOffset: attemptsUsed,
+    retry: {
+      retryLimit: job.maxAttempts + job.abandonedAttempts - attemptsUsed,
+      retryDelay: nominalDelaySeconds(policy, attemptsUsed + 1),
+      retryDelayMax: policy.maxDelaySeconds,
+    },
+  };
+}
+
+/** When the first DB-lane run after a failed attempt `attemptsUsed` starts: that attempt's backoff. */
+export function backoffAfter(job: Pick<CarriedJob, 'maxAttempts' | 'retryPolicy'>, attemptsUsed: number, now = Date.now()): Date {
+  return new Date(now + nominalDelaySeconds({ maxAttempts: job.maxAttempts, ...job.retryPolicy }, attemptsUsed) * 1000);
 }
 
 /** How far ahead a job may be scheduled; the DB lane keeps waiting jobs for 400 days. */

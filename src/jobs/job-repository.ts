@@ -18,8 +18,13 @@ export interface JobRow {
   idempotency_key: string | null;
   schedule_arn: string | null;
   status: JobStatus;
+  /** The attempt last claimed: 1 for the first, 0 before any. */
   attempts: number;
   max_attempts: number;
+  /** Attempts the service gave up on itself (a stop); they do not count against max_attempts. */
+  abandoned_attempts: number;
+  /** The lane that owns the job's next delivery (migration 0009). */
+  lane: 'db' | 'sqs' | 'scheduler';
   retry_policy: { baseDelaySeconds: number; maxDelaySeconds: number };
   run_at: Date | null;
   next_retry_at: Date | null;
@@ -49,6 +54,8 @@ export interface NewJob {
   runAt: Date | null;
   type: string | null;
   payload: unknown;
+  /** The lane that delivers it first; the DB lane unless given. */
+  lane?: 'db' | 'sqs' | 'scheduler';
 }
 
 /**
@@ -60,14 +67,14 @@ export interface NewJob {
 export function insertJobStatement(job: NewJob): { text: string; values: unknown[] } {
   return {
     text: `INSERT INTO jobs (id, app_id, mode, execution_type, lambda_proxy_message, execution_config, metadata,
-                       message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                       message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload, lane)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
      ON CONFLICT (app_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id`,
     values: [
       job.id, job.appId, job.mode, job.executionType, job.lambdaProxyMessage, job.executionConfig, job.metadata,
       job.messageGroupId, job.idempotencyKey, job.status, job.maxAttempts, job.retryPolicy, job.runAt, job.type,
-      job.payload === null ? null : JSON.stringify(job.payload),
+      job.payload === null ? null : JSON.stringify(job.payload), job.lane ?? 'db',
     ],
   };
 }
@@ -79,9 +86,12 @@ export async function insertJob(db: SqlClient, job: NewJob): Promise<boolean> {
   return rows.length === 1;
 }
 
-/** Where a schedule job's remote schedule lives (EventBridge), recorded in the create transaction. */
+/**
+ * Where a schedule job's remote schedule lives (EventBridge), recorded in the create transaction;
+ * its first delivery is then the scheduler's to claim, not the DB lane's.
+ */
 export async function setScheduleArn(db: SqlClient, id: string, scheduleArn: string): Promise<void> {
-  await db.query('UPDATE jobs SET schedule_arn = $2, updated_at = now() WHERE id = $1', [id, scheduleArn]);
+  await db.query(`UPDATE jobs SET schedule_arn = $2, lane = 'scheduler', updated_at = now() WHERE id = $1`, [id, scheduleArn]);
 }
 
 export async function findJobByIdempotencyKey(db: SqlClient, appId: string, idempotencyKey: string): Promise<JobRow | undefined> {
@@ -92,106 +102,6 @@ export async function findJobByIdempotencyKey(db: SqlClient, appId: string, idem
 export async function findJob(db: SqlClient, id: string): Promise<JobRow | undefined> {
   const { rows } = await db.query('SELECT * FROM jobs WHERE id = $1', [id]);
   return rows[0];
-}
-
-/** What running an attempt needs of its row, and no more: every column returned is parsed per job. */
-export type RunnableRow = Pick<JobRow, 'id' | 'app_id' | 'execution_type' | 'lambda_proxy_message' | 'execution_config' | 'idempotency_key' | 'max_attempts'>;
-
-/**
- * Marks claimed attempts as running and returns what running them needs (the message to execute).
- * A row that is no longer runnable (cancelled meanwhile, or finished) is not returned, and the caller
- * lets its lane job go without running it. `running` is accepted: that is an attempt whose worker was
- * lost, now claimed again.
- */
-export async function markRunning(db: SqlClient, attempts: { id: string; attempt: number }[]): Promise<RunnableRow[]> {
-  const { rows } = await db.query(named(
-    `UPDATE jobs AS j
-        SET status = 'running', attempts = LEAST(a.attempt, j.max_attempts), started_at = now(), updated_at = now(), next_retry_at = NULL
-       FROM unnest($1::uuid[], $2::int[]) AS a(id, attempt)
-      WHERE j.id = a.id AND j.status IN ('pending', 'retrying', 'running', 'scheduled')
-      RETURNING j.id, j.app_id, j.execution_type, j.lambda_proxy_message, j.execution_config, j.idempotency_key, j.max_attempts`,
-    [attempts.map((a) => a.id), attempts.map((a) => a.attempt)],
-  ));
-  return rows;
-}
-
-export interface AttemptResult {
-  id: string;
-  /** The attempt this outcome is of (1 for the first); an attempt past max_attempts is the lane's spare. */
-  attempt: number;
-  lane: 'db' | 'sqs' | 'scheduler';
-  status: 'completed' | 'retrying' | 'failed' | 'dead_lettered';
-  lastError: string | null;
-  lastResponse: { status?: number; durationMs?: number } | null;
-  nextRetryAt: Date | null;
-  /** When the attempt began, if the row's started_at does not say (a mode=sqs job's row is made after it ran). */
-  startedAt?: Date;
-}
-
-/**
- * Records how a batch of attempts ended, in one statement: the jobs rows and their attempt history
- * (job_attempts, migration 0008). Only running rows change. The DB lane's first attempt that
- * completes writes no history row: the jobs row says all of it, and it is most attempts.
- * `j.id = ANY($2)` is there for the planner: joined only to the recordset (which it guesses at 100
- * rows), it reached the rows through the status index instead, where every earlier `running` row
- * leaves a dead entry until vacuum: 345 heap pages read for 50 rows in the benchmark, 2.4 ms a batch.
- */
-export async function recordAttemptResults(db: SqlClient, results: AttemptResult[]): Promise<number> {
-  if (results.length === 0) return 0;
-  const { rows } = await db.query(named(
-    `WITH settled AS (
-       UPDATE jobs AS j
-          SET status = r.status,
-              last_error = r.last_error,
-              last_response = COALESCE(r.last_response, j.last_response),
-              next_retry_at = r.next_retry_at,
-              completed_at = CASE WHEN r.status IN ('completed', 'failed', 'dead_lettered') THEN now() END,
-              updated_at = now()
-         FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, attempt int, lane text, status text, last_error text,
-                                                last_response jsonb, next_retry_at timestamptz, started_at timestamptz)
-        WHERE j.id = ANY($2::uuid[]) AND j.id = r.id AND j.status = 'running'
-        RETURNING j.id, LEAST(r.attempt, j.max_attempts) AS attempt, r.lane, COALESCE(r.started_at, j.started_at) AS started_at,
-                  r.status, r.last_error, r.last_response
-     ), history AS (
-       INSERT INTO job_attempts (job_id, attempt, lane, started_at, outcome, http_status, duration_ms, error)
-       SELECT id, attempt, lane, started_at, status, (last_response->>'status')::int,
-              COALESCE((last_response->>'durationMs')::numeric, extract(epoch FROM now() - started_at) * 1000)::int, last_error
-         FROM settled
-        WHERE NOT (lane = 'db' AND attempt = 1 AND status = 'completed')
-     )
-     SELECT id FROM settled`,
-    [JSON.stringify(results.map((r) => ({
-      id: r.id, attempt: r.attempt, lane: r.lane, status: r.status, last_error: r.lastError, last_response: r.lastResponse ?? null,
-      next_retry_at: r.nextRetryAt, started_at: r.startedAt ?? null,
-    }))), results.map((r) => r.id)],
-  ));
-  return rows.length;
-}
-
-/**
- * DB-lane attempts that have been running longer than their timeout plus `graceSeconds`: their
- * worker is gone (a live worker would have settled them, or pg-boss's expiry would have taken them
- * back). Served by the (status, next_retry_at) index.
- */
-export async function findLostAttempts(db: SqlClient, defaultTimeoutMs: number, graceSeconds: number): Promise<{ id: string; message_group_id: string | null; attempts: number }[]> {
-  const { rows } = await db.query(
-    `SELECT id, message_group_id, attempts FROM jobs
-      WHERE status = 'running' AND mode = 'db'
-        AND started_at < now() - make_interval(secs => COALESCE((execution_config->>'timeoutMs')::int, (execution_config->'targetExecution'->>'timeoutMs')::int, $1) / 1000.0 + $2)
-      LIMIT 500`,
-    [defaultTimeoutMs, graceSeconds],
-  );
-  return rows;
-}
-
-/** Shows lost attempts as retrying now, with the reason, until a worker claims them again. */
-export async function markLostAttempts(db: SqlClient, ids: string[]): Promise<void> {
-  await db.query(
-    `UPDATE jobs SET status = 'retrying', next_retry_at = now(), updated_at = now(),
-            last_error = 'the worker running attempt ' || attempts || ' stopped before recording an outcome'
-      WHERE id = ANY($1::uuid[]) AND status = 'running'`,
-    [ids],
-  );
 }
 
 /** True when the database answers; used by /healthz. */

@@ -2,21 +2,30 @@
 // lane delivers through the executors, and records every state change in the jobs table.
 import type { Config } from '../config/config.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
+import { noSigningSecrets, type SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
-import { noSigningSecrets, type Outcome, type SigningSecretsLookup } from '../executors/executor.ts';
-import type { SqlClient } from '../db/sql-client.ts';
-import type { DbLane, LaneJob } from '../lanes/db-lane.ts';
-import { alertInBackground, silentNotifier, type DeadLetterNotifier } from './dead-letter-alerts.ts';
+import { QUEUES, type DbLane, type LaneJob } from '../lanes/db-lane.ts';
 import { ValidationError } from '../model/errors.ts';
-import { assertExecutable, prepareDbJob } from './job-preparation.ts';
-import * as repo from './job-repository.ts';
 import { CreateJobRequest, type Execution } from '../model/message-schema.ts';
 import type { Logger } from '../ops/log.ts';
-import { logAttempt } from './attempt-log.ts';
+import { recoverLostAttempts } from './attempt-repository.ts';
+import { silentNotifier, type DeadLetterNotifier } from './dead-letter-alerts.ts';
+import type { Drain } from './drain.ts';
+import { runLaneBatch, type LaneBatchDeps, type RunCounts } from './lane-batch.ts';
+import { assertExecutable, prepareDbJob } from './job-preparation.ts';
+import * as repo from './job-repository.ts';
 import type { JobScheduler, SqsIntake } from './ports.ts';
-import { attemptStatus, resolveRetryPolicy } from './retry-policy.ts';
+import { resolveRetryPolicy } from './retry-policy.ts';
 import { assertTargetsAllowed } from './target-check.ts';
 import { parseOrThrow } from './validation.ts';
+
+export type { RunCounts } from './lane-batch.ts';
+
+// How long past its timeout a running attempt may go unsettled before its worker counts as lost
+// (for an attempt whose lane job pg-boss has not taken back: the scheduler callback's safety net).
+const LOST_ATTEMPT_GRACE_SECONDS = 15;
+// Lost attempts moved per sweep; the rest wait for the next one, oldest first.
+const LOST_ATTEMPT_BATCH = 500;
 
 export interface CreatedJob {
   id: string;
@@ -26,18 +35,6 @@ export interface CreatedJob {
   /** False when an earlier job with the same idempotency key was returned instead. */
   created: boolean;
 }
-
-export interface RunCounts {
-  claimed: number;
-  completed: number;
-  retrying: number;
-  failed: number;
-  deadLettered: number;
-  skipped: number;
-}
-
-// How long past its timeout a running attempt may go unsettled before its worker counts as lost.
-const LOST_ATTEMPT_GRACE_SECONDS = 15;
 
 export interface JobServiceDeps {
   config: Config;
@@ -52,6 +49,8 @@ export interface JobServiceDeps {
   notifier?: DeadLetterNotifier;
   /** The signing secrets of each app whose jobs are about to run (see AppKeys.signingSecrets). */
   signingSecrets?: SigningSecretsLookup;
+  /** The service's stop: what this service runs is tracked in it and abandoned through it. */
+  drain: Drain;
   log: Logger;
 }
 
@@ -62,20 +61,40 @@ export class JobService {
   readonly #executors: ExecutorRegistry;
   readonly #sqsJobs: SqsIntake | undefined;
   readonly #scheduler: JobScheduler | undefined;
-  readonly #notifier: DeadLetterNotifier;
   readonly #log: Logger;
-  readonly #signingSecrets: SigningSecretsLookup;
+  readonly #drain: Drain;
+  readonly #batchDeps: LaneBatchDeps;
+  #staleSettles = 0;
 
   constructor(deps: JobServiceDeps) {
     this.#scheduler = deps.scheduler;
-    this.#notifier = deps.notifier ?? silentNotifier;
-    this.#signingSecrets = deps.signingSecrets ?? noSigningSecrets;
+    this.#drain = deps.drain;
     this.#config = deps.config;
     this.#pool = deps.pool;
     this.#dbLane = deps.dbLane;
     this.#executors = deps.executors;
     this.#sqsJobs = deps.sqsJobs;
     this.#log = deps.log;
+    this.#batchDeps = {
+      pool: deps.pool,
+      dbLane: deps.dbLane,
+      executors: deps.executors,
+      signingSecrets: deps.signingSecrets ?? noSigningSecrets,
+      notifier: deps.notifier ?? silentNotifier,
+      drain: deps.drain,
+      log: deps.log,
+      onStaleSettle: (lane, jobIds) => this.reportStaleSettle(lane, jobIds),
+    };
+  }
+
+  /**
+   * An outcome that matched no running attempt: a late writer (a batch that outlived its claim, a
+   * callback counted lost). Its row had already moved on, so nothing was overwritten; it is still
+   * worth knowing, since it means an attempt ran twice. Every lane reports here.
+   */
+  reportStaleSettle(lane: 'db' | 'sqs' | 'scheduler', jobIds: string[]): void {
+    this.#staleSettles += jobIds.length;
+    this.#log.warn({ lane, jobIds }, `${jobIds.length} outcome(s) in the ${lane} lane matched no running attempt (a newer attempt or an action by hand got there first); nothing was overwritten`);
   }
 
   /** Validates, stores and enqueues one job. Nothing is stored or sent when the input is refused. */
@@ -119,93 +138,35 @@ export class JobService {
   }
 
   /**
-   * Runs one batch the DB lane delivered: marks the attempts running, executes them in parallel,
-   * then records every outcome in the jobs table. Attempts that retry are failed in the lane in the
-   * same transaction, so a retry is never recorded without its backoff; finished lane jobs are
-   * completed in that transaction too, or by the lane's worker right after (DbLane.work). A crash
-   * before the record commits leaves the claims to expire and run again; a crash after it leaves
-   * finished rows whose lane jobs, claimed again, are let go without running.
+   * Runs one batch the DB lane delivered (see lane-batch.ts): claims, executes in parallel, and
+   * settles each outcome fenced on its attempt. Counted in the drain, so a stop waits for it.
    */
-  async runLaneBatch(jobs: LaneJob[]): Promise<RunCounts> {
-    const counts: RunCounts = { claimed: jobs.length, completed: 0, retrying: 0, failed: 0, deadLettered: 0, skipped: 0 };
-    if (jobs.length === 0) return counts;
-    const byId = new Map(jobs.map((job) => [job.id, job]));
-    const rows = await repo.markRunning(this.#pool, jobs.map(({ id, attempt }) => ({ id, attempt })));
-    const runnable = new Set(rows.map((row) => row.id));
-    const released = jobs.filter((job) => !runnable.has(job.id));
-    counts.skipped = released.length;
-    const secrets = rows.length ? await this.#signingSecrets(rows.map((row) => row.app_id)) : new Map<string, string[]>();
-
-    const results = await Promise.all(rows.map(async (row) => {
-      const job = byId.get(row.id)!;
-      const outcome: Outcome = job.attempt > row.max_attempts
-        ? { kind: 'fail', reason: `the worker running attempt ${row.max_attempts} of ${row.max_attempts} was lost` }
-        : await this.#executors.execute({
-          jobId: row.id,
-          appId: row.app_id,
-          attempt: job.attempt,
-          idempotencyKey: row.idempotency_key ?? undefined,
-          lambdaProxyMessage: row.lambda_proxy_message,
-          execution: row.execution_config,
-          signingSecrets: secrets.get(row.app_id),
-          signal: job.signal,
-        });
-      return { job, row, outcome, status: attemptStatus(outcome, job.attempt, row.max_attempts) };
-    }));
-
-    const retry = results.filter((r) => r.status === 'retrying').map((r) => r.job);
-    const finished = [...released, ...results.filter((r) => r.status !== 'retrying').map((r) => r.job)];
-    const settlement = { completed: finished, retry };
-    const record = (client: SqlClient, nextRetry: Map<string, Date>) => repo.recordAttemptResults(client, results.map(({ row, job, outcome, status }) => ({
-      id: row.id,
-      attempt: job.attempt,
-      lane: 'db' as const,
-      status,
-      lastError: outcome.kind === 'ok' ? null : outcome.reason,
-      lastResponse: outcome.response ?? null,
-      nextRetryAt: nextRetry.get(row.id) ?? null,
-    })));
-    if (this.#dbLane.needsSettling(settlement)) {
-      await inTransaction(this.#pool, async (client) => record(client, await this.#dbLane.settle(client, settlement)));
-    } else {
-      // Only the jobs table to write: pg-boss's worker completes the lane jobs after this returns.
-      await record(this.#pool, new Map());
-    }
-
-    for (const { row, outcome, status, job } of results) {
-      if (status === 'completed') counts.completed++;
-      else if (status === 'retrying') counts.retrying++;
-      else if (status === 'failed') counts.failed++;
-      else counts.deadLettered++;
-      logAttempt(this.#log, { jobId: row.id, appId: row.app_id, lane: 'db', type: row.execution_type, attempt: job.attempt, maxAttempts: row.max_attempts, status, outcome });
-      if (status === 'dead_lettered') {
-        const attempts = Math.min(job.attempt, row.max_attempts);
-        alertInBackground(this.#notifier, { id: row.id, appId: row.app_id, executionType: row.execution_type, attempts, lastError: outcome.kind === 'ok' ? null : outcome.reason }, this.#log);
-      }
-    }
-    return counts;
+  runLaneBatch(jobs: LaneJob[]): Promise<RunCounts> {
+    return this.#drain.track(runLaneBatch(this.#batchDeps, jobs));
   }
 
   /** The cron entry point: claims up to `limit` due DB-lane jobs and runs them before answering. */
   async runDue(limit: number): Promise<RunCounts & { recovered: number }> {
+    if (this.#drain.stopping) return { claimed: 0, completed: 0, retrying: 0, failed: 0, deadLettered: 0, skipped: 0, recovered: 0 };
     const recovered = await this.recoverLostAttempts();
     const counts = await this.runLaneBatch(await this.#dbLane.fetchDue(limit));
     return { ...counts, recovered };
   }
 
   /**
-   * Finds attempts whose worker died (kill -9, a lost container) and runs them again now, the way
-   * an SQS message becomes visible again after its timeout, instead of after a backoff step.
+   * Finds attempts whose worker died (kill -9, a lost container, a callback that never answered)
+   * and runs them again now, the way an SQS message becomes visible again after its timeout,
+   * instead of after a backoff step. Safe to run in every process at once: each move is fenced.
    */
   async recoverLostAttempts(): Promise<number> {
-    const lost = await repo.findLostAttempts(this.#pool, this.#config.defaultTimeoutMs, LOST_ATTEMPT_GRACE_SECONDS);
-    if (lost.length === 0) return 0;
-    const moved = await this.#dbLane.runNow(lost.map((job) => ({ id: job.id, groupId: job.message_group_id })));
-    if (moved.length) {
-      await repo.markLostAttempts(this.#pool, moved);
-      this.#log.warn({ jobIds: moved }, `recovered ${moved.length} attempt(s) whose worker was lost`);
-    }
-    return moved.length;
+    const lost = await recoverLostAttempts(this.#pool, QUEUES, this.#config.defaultTimeoutMs, LOST_ATTEMPT_GRACE_SECONDS, LOST_ATTEMPT_BATCH);
+    if (lost.length) this.#log.warn({ jobIds: lost.map((job) => job.id) }, `recovered ${lost.length} attempt(s) whose worker was lost`);
+    return lost.length;
+  }
+
+  /** Outcomes that arrived for an attempt no longer running: logged with their ids, and counted. */
+  get staleSettles(): number {
+    return this.#staleSettles;
   }
 
   async healthy(): Promise<void> {

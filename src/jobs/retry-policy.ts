@@ -5,7 +5,7 @@
 // is read back from pg-boss into jobs.next_retry_at.
 import type { RetryDefaults } from '../config/config.ts';
 import type { Outcome } from '../executors/executor.ts';
-import type { AttemptResult } from './job-repository.ts';
+import type { SettledStatus } from './attempt-repository.ts';
 import type { RetryOverride } from '../model/message-schema.ts';
 import { ValidationError } from '../model/errors.ts';
 
@@ -39,12 +39,21 @@ export function hasAttemptsLeft(policy: Pick<RetryPolicy, 'maxAttempts'>, attemp
 }
 
 /**
- * What an attempt's outcome makes of its job, in either lane. An attempt past the last one is the
- * lane's spare, claimed after the worker of the last attempt was lost: it is not run, its `fail`
- * says so, and the job ends dead-lettered, as when the last attempt fails retryably.
+ * What an attempt's outcome makes of its job, in every lane and the scheduler callback.
+ * `allowedAttempts` is max_attempts plus the attempts the service abandoned itself, which do not
+ * count. An abandoned attempt always retries: the service gave it up, the target never said no.
  */
-export function attemptStatus(outcome: Outcome, attempt: number, maxAttempts: number): AttemptResult['status'] {
+export function attemptStatus(outcome: Outcome, attempt: number, allowedAttempts: number, abandoned = false): SettledStatus {
   if (outcome.kind === 'ok') return 'completed';
-  if (outcome.kind === 'fail') return attempt > maxAttempts ? 'dead_lettered' : 'failed';
-  return hasAttemptsLeft({ maxAttempts }, attempt) ? 'retrying' : 'dead_lettered';
+  if (abandoned) return 'retrying';
+  if (outcome.kind === 'fail') return 'failed';
+  return hasAttemptsLeft({ maxAttempts: allowedAttempts }, attempt) ? 'retrying' : 'dead_lettered';
+}
+
+/**
+ * An attempt the service abandoned itself: it was told to stop (the drain's signal, at a stop whose
+ * bound ran out) and so came back as a retry. A target that answered before that keeps its answer.
+ */
+export function wasAbandoned(outcome: Outcome, drain: AbortSignal): boolean {
+  return outcome.kind === 'retry' && drain.aborted;
 }

@@ -11,7 +11,8 @@ import type { SqlClient } from '../db/sql-client.ts';
 // which needs no key and lets every job run in parallel.
 export const STANDARD_QUEUE = 'switchyard-jobs';
 export const ORDERED_QUEUE = 'switchyard-jobs-ordered';
-const QUEUES = [STANDARD_QUEUE, ORDERED_QUEUE];
+/** Every queue of the DB lane, for statements that look at lane jobs beside their rows. */
+export const QUEUES = [STANDARD_QUEUE, ORDERED_QUEUE];
 const SCHEMA = 'pgboss';
 
 // pg-boss deletes a job that waits longer than this before it runs; a job may be delayed for up to
@@ -43,6 +44,8 @@ export interface LaneJob {
   queue: string;
   /** 1 for the first attempt, counting attempts made in another lane before this one. */
   attempt: number;
+  /** Attempts made elsewhere before this lane took the job on (see LaneSend.attemptOffset). */
+  attemptOffset: number;
   /** pg-boss's own count, which settling must quote back. */
   retryCount: number;
   signal: AbortSignal;
@@ -56,6 +59,11 @@ export interface LaneJob {
 export interface LaneSettlement {
   completed: LaneJob[];
   retry: LaneJob[];
+  /**
+   * Attempts the service abandoned (a stop): retried at once rather than after a backoff, with one
+   * more delivery allowed, since they do not count against the job.
+   */
+  abandoned?: LaneJob[];
 }
 
 /** pg-boss's statements on the caller's client (and transaction), prepared: their texts repeat. */
@@ -67,7 +75,7 @@ function asDatabase(client: SqlClient): IDatabase {
 
 function toLaneJob(job: Job<unknown>, completedByWorker: boolean): LaneJob {
   const offset = (job.data as { attemptOffset?: number } | null)?.attemptOffset ?? 0;
-  return { id: job.id, queue: job.name, attempt: job.retryCount + 1 + offset, retryCount: job.retryCount, signal: job.signal, completedByWorker };
+  return { id: job.id, queue: job.name, attempt: job.retryCount + 1 + offset, attemptOffset: offset, retryCount: job.retryCount, signal: job.signal, completedByWorker };
 }
 
 const queueOf = (groupId: string | null) => (groupId === null ? STANDARD_QUEUE : ORDERED_QUEUE);
@@ -108,6 +116,7 @@ export class DbLane {
   readonly #boss: PgBoss;
   readonly #worker: WorkerSettings;
   #statsTimer: NodeJS.Timeout | undefined;
+  #orderedWorkerId: string | undefined;
 
   private constructor(boss: PgBoss, worker: WorkerSettings) {
     this.#boss = boss;
@@ -243,14 +252,14 @@ export class DbLane {
           // queue leaves that to it: an all-completed batch then costs one statement here (the jobs
           // table) and one there, instead of a transaction of four. Should the process die between
           // the two, the claim expires, the job is claimed again, finds its row finished, and is
-          // let go without running. The ordered queue completes in the handler: the wake-up below
-          // must find the group's head finished.
+          // let go without running. The ordered queue completes as each settle commits: the wake-up
+          // that follows must find the group's head finished.
           await handler(jobs.map((job) => toLaneJob(job, name === STANDARD_QUEUE)));
-          // Finishing the head of a group makes the group's next job ready, and no NOTIFY says so:
-          // without this wake-up each group would advance one job per polling interval.
-          if (name === ORDERED_QUEUE) this.#boss.notifyWorker(workerId);
         },
       );
+      // Finishing the head of a group makes the group's next job ready, and no NOTIFY says so:
+      // without the wake-up (see `wake`) each group would advance one job per polling interval.
+      if (name === ORDERED_QUEUE) this.#orderedWorkerId = workerId;
     }
     this.#keepPlannerStatistics();
   }
@@ -313,43 +322,52 @@ export class DbLane {
 
   /**
    * Records how each claimed attempt ended, inside the caller's transaction. Completed jobs release
-   * their group; retried jobs keep it and wait out pg-boss's backoff. Returns when each retried job
-   * will run again. Jobs that ended for good (failed, dead-lettered) are completed here too: the
-   * jobs table says how they ended, and a finished pg-boss job no longer blocks its group.
+   * their group; retried jobs keep it and wait out pg-boss's backoff; abandoned jobs keep it and run
+   * again at once. Returns when each retried or abandoned job will run again. Jobs that ended for
+   * good (failed, dead-lettered) are completed here too: the jobs table says how they ended, and a
+   * finished pg-boss job no longer blocks its group. Every call quotes the attempt's retry_count,
+   * so a claim that has lapsed meanwhile changes nothing here.
    */
   async settle(client: SqlClient, settlement: LaneSettlement): Promise<Map<string, Date>> {
     const db = asDatabase(client);
+    const abandoned = settlement.abandoned ?? [];
+    const again = [...settlement.retry, ...abandoned];
     for (const name of QUEUES) {
       const completed = settlement.completed.filter((job) => job.queue === name && !job.completedByWorker).map(attemptOf);
       if (completed.length) await this.#boss.complete(name, completed, null, { db });
-      const retry = settlement.retry.filter((job) => job.queue === name).map(attemptOf);
-      if (retry.length) await this.#boss.fail(name, retry, { message: 'attempt failed; see jobs.last_error' }, { db });
+      const failed = again.filter((job) => job.queue === name).map(attemptOf);
+      if (failed.length) await this.#boss.fail(name, failed, { message: 'attempt failed; see jobs.last_error' }, { db });
     }
-    if (settlement.retry.length === 0) return new Map();
+    if (again.length === 0) return new Map();
+    if (abandoned.length) {
+      // pg-boss has no call for "retry now, and do not count this one": the two columns are written
+      // directly, fenced on the retry_count the fail above left, like every settle here.
+      await client.query(
+        `UPDATE ${SCHEMA}.job b SET start_after = now(), retry_limit = b.retry_limit + 1
+           FROM unnest($2::uuid[], $3::int[]) AS a(id, retry_count)
+          WHERE b.name = ANY($1) AND b.id = a.id AND b.retry_count = a.retry_count AND b.state = 'retry'`,
+        [QUEUES, abandoned.map((job) => job.id), abandoned.map((job) => job.retryCount)],
+      );
+    }
     // pg-boss computes the jittered backoff in SQL and offers no way to read it back but the row.
     const { rows } = await client.query(
       `SELECT id, start_after FROM ${SCHEMA}.job WHERE name = ANY($1) AND id = ANY($2::uuid[]) AND state = 'retry'`,
-      [QUEUES, settlement.retry.map((job) => job.id)],
+      [QUEUES, again.map((job) => job.id)],
     );
     return new Map(rows.map((row: { id: string; start_after: Date }) => [row.id, row.start_after]));
   }
 
   /** False when `settle` would have nothing to do: every job completes through its worker and none retries. */
   needsSettling(settlement: LaneSettlement): boolean {
-    return settlement.retry.length > 0 || settlement.completed.some((job) => !job.completedByWorker);
+    return settlement.retry.length > 0 || (settlement.abandoned?.length ?? 0) > 0 || settlement.completed.some((job) => !job.completedByWorker);
   }
 
   /**
-   * Brings a job whose worker was lost forward to run now, as an SQS message comes back when its
-   * visibility timeout ends. Acts only once pg-boss has taken the expired claim back.
+   * Wakes the ordered queue's workers after a settle that finished group heads: the group's next
+   * job is ready now, and no NOTIFY says so.
    */
-  async runNow(jobIds: { id: string; groupId: string | null }[]): Promise<string[]> {
-    const moved: string[] = [];
-    for (const { id, groupId } of jobIds) {
-      const result = await this.#boss.update(queueOf(groupId), undefined, { id, startAfter: new Date() });
-      if (result.updated > 0) moved.push(id);
-    }
-    return moved;
+  wake(settled: LaneJob[]): void {
+    if (this.#orderedWorkerId !== undefined && settled.some((job) => job.queue === ORDERED_QUEUE)) this.#boss.notifyWorker(this.#orderedWorkerId);
   }
 
   /**
@@ -364,7 +382,20 @@ export class DbLane {
     return rows.length > 0;
   }
 
-  /** Stops claiming; waits up to `timeoutMs` for running batches, then aborts their signals. */
+  /**
+   * The first step of a stop: the workers claim nothing more from this instant. Batches already
+   * running carry on (the service's drain decides how long they get).
+   */
+  async stopClaiming(): Promise<void> {
+    clearInterval(this.#statsTimer);
+    this.#orderedWorkerId = undefined;
+    await Promise.all(QUEUES.map((name) => this.#boss.offWork(name, { wait: false })));
+  }
+
+  /**
+   * The last step: closes pg-boss. By now the drain has let every batch finish or record its
+   * abandoned attempts; anything still held after `timeoutMs` is failed back by pg-boss itself.
+   */
   async stop(timeoutMs: number): Promise<void> {
     clearInterval(this.#statsTimer);
     await this.#boss.stop({ graceful: true, timeout: timeoutMs, close: true });

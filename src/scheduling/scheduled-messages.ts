@@ -6,17 +6,18 @@ import { z } from 'zod';
 import { inTransaction, type Pool } from '../db/pool.ts';
 import type { Outcome, SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
-import type { DbLane, LaneSend } from '../lanes/db-lane.ts';
-import { alertInBackground, type DeadLetterNotifier } from '../jobs/dead-letter-alerts.ts';
-import { expireInSecondsFor } from '../jobs/job-preparation.ts';
+import { claimAttempts, settleAttempts } from '../jobs/attempt-repository.ts';
 import { logAttempt } from '../jobs/attempt-log.ts';
+import { alertInBackground, type DeadLetterNotifier } from '../jobs/dead-letter-alerts.ts';
+import type { Drain } from '../jobs/drain.ts';
+import { backoffAfter, continueInDbLane, expireInSecondsFor, type CarriedJob } from '../jobs/job-preparation.ts';
 import * as repo from '../jobs/job-repository.ts';
 import type { JobScheduler } from '../jobs/ports.ts';
+import { attemptStatus, wasAbandoned } from '../jobs/retry-policy.ts';
+import { parseOrThrow } from '../jobs/validation.ts';
+import type { DbLane } from '../lanes/db-lane.ts';
 import { TargetExecution } from '../model/message-schema.ts';
 import type { Logger } from '../ops/log.ts';
-import { claimScheduledJob } from './schedule-repository.ts';
-import { hasAttemptsLeft, nominalDelaySeconds } from '../jobs/retry-policy.ts';
-import { parseOrThrow } from '../jobs/validation.ts';
 
 // How long past its timeout a callback may go without recording an outcome before the DB lane runs
 // the job in its place.
@@ -40,7 +41,10 @@ export interface ScheduledMessageDeps {
   notifier: DeadLetterNotifier;
   defaultTimeoutMs: number;
   signingSecrets: SigningSecretsLookup;
+  drain: Drain;
   log: Logger;
+  /** Told when the callback's outcome matched no running attempt (it was counted lost meanwhile). */
+  onStaleSettle: (lane: 'scheduler', jobIds: string[]) => void;
 }
 
 /** The EventBridge Scheduler callback, for the HTTP route and the Lambda handler alike. */
@@ -51,9 +55,9 @@ export class ScheduledMessages {
     this.#deps = deps;
   }
 
-  /** Runs a scheduled job once, however often it is delivered. */
+  /** Runs a scheduled job once, however often it is delivered. Counted in the drain, so a stop waits for it. */
   process(input: unknown): Promise<ScheduledMessageResult> {
-    return processScheduledMessage(this.#deps, input);
+    return this.#deps.drain.track(processScheduledMessage(this.#deps, input));
   }
 }
 
@@ -66,77 +70,82 @@ async function processScheduledMessage(deps: ScheduledMessageDeps, input: unknow
     return { jobId, ran: false, status: current?.status ?? 'not_found' };
   }
 
+  const attempt = row.attempts;
   const outcome: Outcome = await deps.executors.execute({
     jobId: row.id,
     appId: row.app_id,
-    attempt: row.attempts,
+    attempt,
     idempotencyKey: row.idempotency_key ?? undefined,
     lambdaProxyMessage: row.lambda_proxy_message,
     execution: row.execution_config,
     signingSecrets: (await deps.signingSecrets([row.app_id])).get(row.app_id),
-    signal: new AbortController().signal,
+    signal: deps.drain.signal,
   });
-  const status = outcome.kind === 'ok' ? 'completed'
-    : outcome.kind === 'fail' ? 'failed'
-    : hasAttemptsLeft({ maxAttempts: row.max_attempts }, row.attempts) ? 'retrying' : 'dead_lettered';
+  const abandoned = wasAbandoned(outcome, deps.drain.signal);
+  const status = attemptStatus(outcome, attempt, row.max_attempts + row.abandoned_attempts, abandoned);
+  logAttempt(deps.log, { jobId: row.id, appId: row.app_id, lane: 'scheduler', type: row.execution_type, attempt, maxAttempts: row.max_attempts, status, outcome });
 
-  await inTransaction(deps.pool, async (client) => {
-    let nextRetryAt: Date | null = null;
-    if (status === 'retrying') {
-      const backoff = nominalDelaySeconds({ maxAttempts: row.max_attempts, ...row.retry_policy }, row.attempts);
-      const retry = laneRetry(row, deps.defaultTimeoutMs, () => backoff);
-      nextRetryAt = retry.startAfter!;
-      await deps.dbLane.requeue(client, retry);
-    } else {
-      await deps.dbLane.discard(client, { id: row.id, groupId: row.message_group_id });
-    }
-    await repo.recordAttemptResults(client, [{
+  // The record and the safety net change together, and only while this attempt is still the one
+  // running: a callback counted lost (the net has run, or is running, in its place) changes nothing.
+  const recorded = await inTransaction(deps.pool, async (client) => {
+    const nextRetryAt = status !== 'retrying' ? null : abandoned ? new Date() : backoffAfter(carried(row), attempt);
+    const settled = await settleAttempts(client, [{
       id: row.id,
-      attempt: row.attempts,
+      attempt,
       lane: 'scheduler',
       status,
+      abandoned,
       lastError: outcome.kind === 'ok' ? null : outcome.reason,
       lastResponse: outcome.response ?? null,
       nextRetryAt,
     }]);
+    if (!settled.has(row.id)) return false;
+    if (status === 'retrying') {
+      const after = { ...carried(row), abandonedAttempts: row.abandoned_attempts + (abandoned ? 1 : 0) };
+      await deps.dbLane.requeue(client, continueInDbLane(after, attempt, nextRetryAt!, deps.defaultTimeoutMs));
+    } else {
+      await deps.dbLane.discard(client, { id: row.id, groupId: row.message_group_id });
+    }
+    return true;
   });
-
-  logAttempt(deps.log, { jobId: row.id, appId: row.app_id, lane: 'scheduler', type: row.execution_type, attempt: row.attempts, maxAttempts: row.max_attempts, status, outcome });
-  if (status === 'dead_lettered') {
-    alertInBackground(deps.notifier, { id: row.id, appId: row.app_id, executionType: row.execution_type, attempts: row.attempts, lastError: outcome.kind === 'ok' ? null : outcome.reason }, deps.log);
-  }
   await removeSchedule(deps, jobId);
+  if (!recorded) {
+    deps.onStaleSettle('scheduler', [row.id]);
+    const current = await repo.findJob(deps.pool, jobId);
+    return { jobId, ran: true, status: current?.status ?? 'not_found' };
+  }
+  if (status === 'dead_lettered') {
+    alertInBackground(deps.notifier, { id: row.id, appId: row.app_id, executionType: row.execution_type, attempts: attempt, lastError: outcome.kind === 'ok' ? null : outcome.reason }, deps.log);
+  }
   return { jobId, ran: true, status };
 }
 
 /**
- * Claims the job and, in the same transaction, gives the DB lane a job that starts once this
- * attempt's time is up: should the process die before it records an outcome, the lane runs the job
- * in its place (sooner, when the lost-attempt sweep finds it), as for a lost lane worker. Recording
- * the outcome removes it.
+ * Claims the job (its first attempt, from the scheduler, which then hands the next delivery to the
+ * DB lane) and, in the same transaction, gives the DB lane a job that starts once this attempt's
+ * time is up: should the process die before it records an outcome, the lane runs the job in its
+ * place (sooner, when the lost-attempt sweep finds it), as for a lost lane worker. Recording the
+ * outcome replaces or removes it.
  */
 export function claimWithSafetyNet(deps: Pick<ScheduledMessageDeps, 'pool' | 'dbLane' | 'defaultTimeoutMs'>, jobId: string): Promise<repo.JobRow | undefined> {
   return inTransaction(deps.pool, async (client) => {
-    const claimed = await claimScheduledJob(client, jobId);
-    if (claimed) await deps.dbLane.send(client, laneRetry(claimed, deps.defaultTimeoutMs, (expire) => expire + CALLBACK_LOST_AFTER_SECONDS));
-    return claimed;
+    const { runnable } = await claimAttempts(client, 'scheduler', [{ id: jobId, attempt: 1 }], 'db');
+    if (runnable.length === 0) return undefined;
+    const row = (await repo.findJob(client, jobId))!;
+    const lostAfter = expireInSecondsFor(row.execution_config, deps.defaultTimeoutMs) + CALLBACK_LOST_AFTER_SECONDS;
+    await deps.dbLane.send(client, continueInDbLane(carried(row), row.attempts, new Date(Date.now() + lostAfter * 1000), deps.defaultTimeoutMs));
+    return row;
   });
 }
 
-/**
- * The DB-lane job that carries a scheduled job on after the callback's attempt, starting after
- * `delaySeconds`. The lane counts on from the callback's attempt and keeps the one spare that lets
- * a worker lost on the last attempt still hand the job back (see LaneRetry).
- */
-function laneRetry(row: repo.JobRow, defaultTimeoutMs: number, delaySeconds: (expireInSeconds: number) => number): LaneSend {
-  const expireInSeconds = expireInSecondsFor(row.execution_config, defaultTimeoutMs);
+function carried(row: repo.JobRow): CarriedJob {
   return {
     id: row.id,
-    groupId: row.message_group_id ?? undefined,
-    startAfter: new Date(Date.now() + delaySeconds(expireInSeconds) * 1000),
-    expireInSeconds,
-    retry: { retryLimit: row.max_attempts - row.attempts, retryDelay: row.retry_policy.baseDelaySeconds, retryDelayMax: row.retry_policy.maxDelaySeconds },
-    attemptOffset: row.attempts,
+    groupId: row.message_group_id,
+    execution: row.execution_config,
+    maxAttempts: row.max_attempts,
+    abandonedAttempts: row.abandoned_attempts,
+    retryPolicy: row.retry_policy,
   };
 }
 

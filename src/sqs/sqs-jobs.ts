@@ -13,6 +13,8 @@ import { newJobId } from '../jobs/job-id.ts';
 import { prepareDbJob } from '../jobs/job-preparation.ts';
 import * as repo from '../jobs/job-repository.ts';
 import type { CreateJobRequest } from '../model/message-schema.ts';
+import type { DeadLetterNotifier } from '../jobs/dead-letter-alerts.ts';
+import type { Drain } from '../jobs/drain.ts';
 import type { Logger } from '../ops/log.ts';
 import type { SqsIntake } from '../jobs/ports.ts';
 import type { RetryPolicy } from '../jobs/retry-policy.ts';
@@ -37,6 +39,10 @@ export interface SqsJobsDeps {
   executors: ExecutorRegistry;
   /** The signing secrets of the apps whose messages run here; none (unsigned) when not given. */
   signingSecrets?: SigningSecretsLookup;
+  notifier: DeadLetterNotifier;
+  /** The service's stop: every poll and consumer batch is tracked in it and abandoned through it. */
+  drain: Drain;
+  onStaleSettle: (lane: 'sqs', jobIds: string[]) => void;
   log: Logger;
   /** How long a received message stays hidden; extended while its job runs. */
   visibilityTimeoutSeconds?: number;
@@ -52,7 +58,6 @@ export class SqsJobs implements SqsIntake {
   readonly #deps: SqsJobsDeps;
   readonly #visibilityTimeoutSeconds: number;
   readonly #stopping = new AbortController();
-  readonly #abortRunning = new AbortController();
   readonly #consumers: Promise<void>[] = [];
 
   constructor(deps: SqsJobsDeps) {
@@ -104,7 +109,7 @@ export class SqsJobs implements SqsIntake {
       return { id, status: 'pending', created: true };
     }
     return inTransaction(this.#deps.pool, async (client) => {
-      const inserted = await repo.insertJob(client, { ...prepareDbJob(this.#deps.config, request).row, id });
+      const inserted = await repo.insertJob(client, { ...prepareDbJob(this.#deps.config, request).row, id, lane: 'sqs' });
       if (!inserted) {
         const first = await repo.findJobByIdempotencyKey(client, envelope.appId, envelope.idempotencyKey!);
         return { id: first!.id, status: first!.status, created: false };
@@ -139,9 +144,12 @@ export class SqsJobs implements SqsIntake {
    * runs them before answering.
    */
   async poll(limit: number): Promise<PollCounts> {
-    const forwarded = await this.#deps.outbox.forwardDue(limit, (jobId) => this.forward(jobId));
-    const messages = await this.#deps.lane.receive({ limit, waitSeconds: 0, visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds });
-    return { forwarded, ...await this.#runBatch(messages) };
+    if (this.#deps.drain.stopping) return { forwarded: 0, ...emptyCounts(0) };
+    return this.#deps.drain.track((async () => {
+      const forwarded = await this.#deps.outbox.forwardDue(limit, (jobId) => this.forward(jobId));
+      const messages = await this.#deps.lane.receive({ limit, waitSeconds: 0, visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds });
+      return { forwarded, ...await this.#runBatch(messages) };
+    })());
   }
 
   /**
@@ -150,7 +158,7 @@ export class SqsJobs implements SqsIntake {
    * its group is left too: all of them come back, in order, after the visibility timeout.
    */
   async #runBatch(messages: ReceivedMessage[]): Promise<Omit<PollCounts, 'forwarded'>> {
-    const counts = { received: messages.length, completed: 0, handedOver: 0, failed: 0, deadLettered: 0, rejected: 0, skipped: 0 };
+    const counts = emptyCounts(messages.length);
     const groups = new Map<string, ReceivedMessage[]>();
     for (const message of messages) {
       const key = message.groupId ?? message.messageId;
@@ -160,7 +168,7 @@ export class SqsJobs implements SqsIntake {
       ...this.#deps,
       signingSecrets: this.#deps.signingSecrets ?? noSigningSecrets,
       visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds,
-      signal: this.#abortRunning.signal,
+      signal: this.#deps.drain.signal,
     };
     await Promise.all([...groups.values()].map(async (group) => {
       for (const message of group) {
@@ -191,7 +199,7 @@ export class SqsJobs implements SqsIntake {
           visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds,
           signal,
         });
-        await this.#runBatch(messages);
+        if (messages.length) await this.#deps.drain.track(this.#runBatch(messages));
       } catch (error) {
         if (signal.aborted) return;
         this.#deps.log.error({ reason: (error as Error).message }, `sqs consumer: ${(error as Error).message}`);
@@ -201,13 +209,16 @@ export class SqsJobs implements SqsIntake {
   }
 
   /**
-   * Stops the consumers: a pending long poll is abandoned at once; running jobs get `timeoutMs` to
-   * finish before they are told to stop (and then hand their job to the DB lane to retry).
+   * The first step of a stop: a pending long poll is abandoned at once and no consumer receives
+   * again. Batches already running carry on; the drain bounds them (an attempt it abandons hands
+   * its job to the DB lane). Resolves when every consumer has ended.
    */
-  async stopWorkers(timeoutMs: number): Promise<void> {
+  stopReceiving(): Promise<void> {
     this.#stopping.abort();
-    const deadline = setTimeout(() => this.#abortRunning.abort(), timeoutMs);
-    await Promise.all(this.#consumers);
-    clearTimeout(deadline);
+    return Promise.all(this.#consumers).then(() => {});
   }
+}
+
+function emptyCounts(received: number): Omit<PollCounts, 'forwarded'> {
+  return { received, completed: 0, handedOver: 0, failed: 0, deadLettered: 0, rejected: 0, skipped: 0 };
 }

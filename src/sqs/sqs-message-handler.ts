@@ -4,17 +4,19 @@
 // decides whether it still needs to run (see docs/sqs-lane.md).
 import type { Config } from '../config/config.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
+import type { SqlClient } from '../db/sql-client.ts';
 import type { Outcome, SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
-import type { SqlClient } from '../db/sql-client.ts';
-import type { DbLane } from '../lanes/db-lane.ts';
-import type { MessageLane, ReceivedMessage } from './sqs-lane.ts';
-import { laneSettings } from '../jobs/job-preparation.ts';
+import { claimAttempts, handOver, settleAttempts } from '../jobs/attempt-repository.ts';
 import { logAttempt } from '../jobs/attempt-log.ts';
-import type { Logger } from '../ops/log.ts';
+import { alertInBackground, type DeadLetterNotifier } from '../jobs/dead-letter-alerts.ts';
+import { backoffAfter, continueInDbLane, type CarriedJob } from '../jobs/job-preparation.ts';
 import * as repo from '../jobs/job-repository.ts';
-import { attemptStatus, nominalDelaySeconds } from '../jobs/retry-policy.ts';
+import { attemptStatus, wasAbandoned } from '../jobs/retry-policy.ts';
+import type { DbLane } from '../lanes/db-lane.ts';
+import type { Logger } from '../ops/log.ts';
 import { parseEnvelope, type SqsEnvelope } from './sqs-envelope.ts';
+import type { MessageLane, ReceivedMessage } from './sqs-lane.ts';
 import { insertRejectedMessage } from './sqs-repository.ts';
 
 export type MessageResult = 'completed' | 'handedOver' | 'failed' | 'deadLettered' | 'rejected' | 'skipped';
@@ -27,9 +29,14 @@ export interface MessageHandlerDeps {
   executors: ExecutorRegistry;
   visibilityTimeoutSeconds: number;
   signingSecrets: SigningSecretsLookup;
+  notifier: DeadLetterNotifier;
+  /** The service's stop: aborts a running attempt once the stop's bound has run out. */
   signal: AbortSignal;
   log: Logger;
+  onStaleSettle: (lane: 'sqs', jobIds: string[]) => void;
 }
+
+const TERMINAL: repo.JobStatus[] = ['completed', 'failed', 'dead_lettered', 'cancelled'];
 
 export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedMessage): Promise<MessageResult> {
   const parsed = parseEnvelope(message.body);
@@ -50,53 +57,91 @@ export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedM
     await insertRejectedMessage(deps.pool, { messageId: message.messageId, body: message.body, error: `job ${envelope.jobId} has no jobs row`, groupId: message.groupId });
     return done(deps, message, 'rejected');
   }
-  // Retrying: it was handed over to the DB lane, which runs it from now on. Ended: nothing to do.
-  if (envelope.mode === 'both' && !['pending', 'running'].includes(existing!.status)) return done(deps, message, 'skipped');
+  // Ended, or no longer the SQS lane's: once handed to the DB lane a job is run there only, so a
+  // message SQS delivers again after the hand-over (a crash before its delete) is let go.
+  if (existing && (existing.lane !== 'sqs' || TERMINAL.includes(existing.status))) return done(deps, message, 'skipped');
 
   if (envelope.messageGroupId !== null && await deps.dbLane.holdsGroup(deps.pool, envelope.messageGroupId)) {
     const handedOver = await inTransaction(deps.pool, async (client) => {
-      if (envelope.mode === 'sqs' && !await insertFromEnvelope(client, envelope)) return false;
-      await sendToDbLane(deps, client, envelope, 0);
+      if (envelope.mode === 'sqs' ? !await insertFromEnvelope(client, envelope, 'db') : !await handOver(client, envelope.jobId, 'sqs', 'db')) return false;
+      await deps.dbLane.send(client, continueInDbLane(carried(envelope, existing?.abandoned_attempts ?? 0), attempt - 1, undefined, deps.config.defaultTimeoutMs));
       return true;
     });
-    if (!handedOver) return duplicateKey(deps, message, envelope);
+    if (!handedOver) return envelope.mode === 'sqs' ? duplicateKey(deps, message, envelope) : done(deps, message, 'skipped');
     deps.log.info({ jobId: envelope.jobId, appId: envelope.appId, groupId: envelope.messageGroupId }, `job ${envelope.jobId} follows its group ${envelope.messageGroupId} into the DB lane`);
     return done(deps, message, 'handedOver');
   }
 
+  let abandonedBefore = 0;
   if (envelope.mode === 'both') {
-    const running = await repo.markRunning(deps.pool, [{ id: envelope.jobId, attempt }]);
-    if (running.length === 0) return done(deps, message, 'skipped');
+    const { runnable, exhausted } = await claimAttempts(deps.pool, 'sqs', [{ id: envelope.jobId, attempt }]);
+    if (exhausted.length) {
+      const [row] = exhausted;
+      alertInBackground(deps.notifier, { id: row!.id, appId: row!.app_id, executionType: row!.execution_type, attempts: row!.attempts, lastError: row!.last_error }, deps.log);
+      return done(deps, message, 'deadLettered');
+    }
+    if (runnable.length === 0) return done(deps, message, 'skipped');
+    abandonedBefore = runnable[0]!.abandoned_attempts;
   }
 
   const startedAt = new Date();
-  const outcome: Outcome = attempt > envelope.maxAttempts
-    ? { kind: 'fail', reason: `the consumer running attempt ${envelope.maxAttempts} of ${envelope.maxAttempts} was lost` }
+  const allowed = envelope.maxAttempts + abandonedBefore;
+  const outcome: Outcome = attempt > allowed
+    ? { kind: 'fail', reason: `the consumer running attempt ${attempt - 1} of ${envelope.maxAttempts} was lost` }
     : await executeKeepingVisible(deps, message, envelope, attempt);
-  const status = attemptStatus(outcome, attempt, envelope.maxAttempts);
+  const abandoned = wasAbandoned(outcome, deps.signal);
+  const status = attempt > allowed ? 'dead_lettered' : attemptStatus(outcome, attempt, allowed, abandoned);
   logAttempt(deps.log, { jobId: envelope.jobId, appId: envelope.appId, lane: 'sqs', type: envelope.message.execution.type, attempt, maxAttempts: envelope.maxAttempts, status, outcome });
 
   if (status === 'completed' && envelope.mode === 'sqs') return done(deps, message, 'completed');
   const recorded = await inTransaction(deps.pool, async (client) => {
     if (envelope.mode === 'sqs') {
-      if (!await insertFromEnvelope(client, envelope)) return false;
-      await repo.markRunning(client, [{ id: envelope.jobId, attempt }]);
+      if (!await insertFromEnvelope(client, envelope, 'sqs')) return 'duplicate' as const;
+      // A delivery past the last attempt (its consumer was lost) is dead-lettered by the claim itself.
+      const { exhausted } = await claimAttempts(client, 'sqs', [{ id: envelope.jobId, attempt }]);
+      if (exhausted.length) return 'recorded' as const;
     }
-    const nextRetryAt = status === 'retrying' ? await sendToDbLane(deps, client, envelope, attempt) : null;
-    await repo.recordAttemptResults(client, [{
+    const nextRetryAt = status !== 'retrying' ? null : abandoned ? new Date() : backoffAfter(carried(envelope, 0), attempt);
+    const settled = await settleAttempts(client, [{
       id: envelope.jobId,
       attempt,
       lane: 'sqs',
       startedAt,
       status,
+      abandoned,
       lastError: outcome.kind === 'ok' ? null : outcome.reason,
       lastResponse: outcome.response ?? null,
       nextRetryAt,
+      // A failure worth retrying carries on in the DB lane, with its attempts counted.
+      nextLane: status === 'retrying' ? 'db' : undefined,
     }]);
-    return true;
+    if (!settled.has(envelope.jobId)) return 'stale' as const;
+    if (status === 'retrying') {
+      const after = carried(envelope, abandonedBefore + (abandoned ? 1 : 0));
+      await deps.dbLane.send(client, continueInDbLane(after, attempt, nextRetryAt!, deps.config.defaultTimeoutMs));
+    }
+    return 'recorded' as const;
   });
-  if (!recorded) return duplicateKey(deps, message, envelope);
+  if (recorded === 'duplicate') return duplicateKey(deps, message, envelope);
+  if (recorded === 'stale') {
+    deps.onStaleSettle('sqs', [envelope.jobId]);
+    return done(deps, message, 'skipped');
+  }
+  if (status === 'dead_lettered') {
+    alertInBackground(deps.notifier, { id: envelope.jobId, appId: envelope.appId, executionType: envelope.message.execution.type, attempts: Math.min(attempt, allowed), lastError: outcome.kind === 'ok' ? null : outcome.reason }, deps.log);
+  }
   return done(deps, message, status === 'retrying' ? 'handedOver' : status === 'dead_lettered' ? 'deadLettered' : status);
+}
+
+function carried(envelope: SqsEnvelope, abandonedAttempts: number): CarriedJob {
+  return {
+    id: envelope.jobId,
+    groupId: envelope.messageGroupId,
+    execution: envelope.message.execution,
+    maxAttempts: envelope.maxAttempts,
+    abandonedAttempts,
+    retryPolicy: envelope.retryPolicy,
+  };
 }
 
 // A mode=sqs job whose idempotency key already names another job in Postgres (one sent again after
@@ -134,7 +179,7 @@ async function executeKeepingVisible(deps: MessageHandlerDeps, message: Received
 }
 
 /** Creates the row of a mode=sqs job the first time Postgres needs it; false when its idempotency key is taken. */
-async function insertFromEnvelope(client: SqlClient, envelope: SqsEnvelope): Promise<boolean> {
+async function insertFromEnvelope(client: SqlClient, envelope: SqsEnvelope, lane: 'sqs' | 'db'): Promise<boolean> {
   return repo.insertJob(client, {
     id: envelope.jobId,
     appId: envelope.appId,
@@ -151,29 +196,6 @@ async function insertFromEnvelope(client: SqlClient, envelope: SqsEnvelope): Pro
     runAt: null,
     type: null,
     payload: null,
+    lane,
   });
-}
-
-/**
- * Saves the job to the DB lane after `attemptsUsed` attempts in SQS. The lane counts on from there
- * (attemptOffset) with the retries that are left, plus the spare one every DB-lane job has. The
- * first run there waits the backoff of the attempt that failed; pg-boss's own backoff restarts at
- * retryDelay, so retryDelay is the wait that follows the next attempt, which keeps the doubling.
- */
-async function sendToDbLane(deps: MessageHandlerDeps, client: SqlClient, envelope: SqsEnvelope, attemptsUsed: number): Promise<Date | null> {
-  const policy = { maxAttempts: envelope.maxAttempts, ...envelope.retryPolicy };
-  const startAfter = attemptsUsed === 0 ? undefined : new Date(Date.now() + nominalDelaySeconds(policy, attemptsUsed) * 1000);
-  await deps.dbLane.send(client, {
-    id: envelope.jobId,
-    groupId: envelope.messageGroupId ?? undefined,
-    startAfter,
-    expireInSeconds: laneSettings(deps.config, envelope.message.execution, policy).expireInSeconds,
-    attemptOffset: attemptsUsed,
-    retry: {
-      retryLimit: envelope.maxAttempts - attemptsUsed,
-      retryDelay: nominalDelaySeconds(policy, attemptsUsed + 1),
-      retryDelayMax: policy.maxDelaySeconds,
-    },
-  });
-  return startAfter ?? null;
 }
