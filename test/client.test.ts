@@ -20,7 +20,8 @@ t.test('the committed client types are the ones the served OpenAPI document gene
   const served = await service.get('/openapi.json');
   const generated = await generateClientTypes(served.body);
   const committed = readFileSync(GENERATED_TYPES, 'utf8');
-  t.ok(generated === committed, `src/client/openapi-types.ts is stale: the document GET /openapi.json serves has changed. Run \`${GENERATE_COMMAND}\` and commit src/client/openapi-types.ts.`);
+  if (generated === committed) t.pass('src/client/openapi-types.ts matches the served document');
+  else t.fail(`src/client/openapi-types.ts is stale: the document GET /openapi.json serves has changed. Run \`${GENERATE_COMMAND}\` and commit src/client/openapi-types.ts.`);
   t.notOk((await generateClientTypes({ ...served.body, paths: {} })) === committed, 'the check can fail: a document without routes generates other types');
 });
 
@@ -99,7 +100,26 @@ t.test('waitForJob gives up at its timeout, or when its signal aborts', async (t
   const waiting = waitForJob(admin, later.data!.id, { pollIntervalMs: 50 });
   const aborted = waitForJob(admin, later.data!.id, { pollIntervalMs: 10_000, signal: controller.signal });
   controller.abort(new Error('no longer needed'));
-  await t.rejects(aborted, { message: 'no longer needed' });
+  await t.rejects(aborted, { message: 'no longer needed' }, 'aborted while its request is in flight');
+
+  // Aborted between two reads: the client's fetch says when the first answer is back.
+  let answered: () => void;
+  const firstAnswer = new Promise<void>((resolve) => (answered = resolve));
+  const watched = createClient({ baseUrl: service.url, apiKey: ADMIN_KEY, fetch: async (request) => {
+    const response = await fetch(request);
+    answered();
+    return response;
+  } });
+  const between = new AbortController();
+  const sleeping = waitForJob(watched, later.data!.id, { pollIntervalMs: 60_000, signal: between.signal });
+  await firstAnswer;
+  // Either way the wait must stop at once; the pause makes it likely to be asleep by then, not
+  // still reading the answer, so that the sleep's own abort listener is what stops it.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const abortedAt = Date.now();
+  between.abort(new Error('stop sleeping'));
+  await t.rejects(sleeping, { message: 'stop sleeping' });
+  t.ok(Date.now() - abortedAt < 5_000, 'at once, not after its 60 s poll interval');
   await admin.POST('/v1/jobs/{id}/cancel', { params: { path: { id: later.data!.id } } });
   t.match(await waiting, { status: 'cancelled' }, 'a cancelled job is terminal');
 });

@@ -27,6 +27,7 @@ export class JobWaitTimeoutError extends Error {
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
     const done = () => {
       signal?.removeEventListener('abort', aborted);
       resolve();
