@@ -23,15 +23,18 @@ mkdirSync(app);
 // A user's environment, not this test runner's: tap's NODE_OPTIONS (its loaders) and the npm_config_*
 // that `npm test` exports from this repository's .npmrc would otherwise reach every child.
 const userEnv: Record<string, string> = {};
-for (const name of ['PATH', 'HOME', 'TMPDIR', 'npm_config_cache', 'npm_config_registry', 'npm_config_userconfig']) {
+const passed = ['PATH', 'HOME', 'TMPDIR', 'NODE_EXTRA_CA_CERTS', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'];
+for (const name of [...passed, 'npm_config_cache', 'npm_config_registry', 'npm_config_userconfig']) {
   if (process.env[name]) userEnv[name] = process.env[name]!;
 }
 
 const packed = JSON.parse((await run('npm', ['pack', '--pack-destination', work, '--json'], { cwd: ROOT, env: userEnv })).stdout) as [{ filename: string; files: { path: string }[] }];
 const tarball = join(work, packed[0].filename);
 writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'switchyard-user', private: true, type: 'module' }));
-// From the npm cache that `npm ci` filled, so this runs offline. Optional dependencies (the
-// embedded PostgreSQL binaries, 60 MB) and install scripts are nothing the two entry points use.
+// From the npm cache that `npm ci` filled (packuments and tarballs), so this runs offline while the
+// registry's newest matching versions are the locked ones; otherwise npm fetches the newer ones.
+// Optional dependencies (the embedded PostgreSQL binaries, 60 MB) and install scripts are nothing
+// the two entry points use.
 await run('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--omit=optional', '--ignore-scripts'], { cwd: app, env: userEnv });
 
 const service = await startTestService(t);
