@@ -8,11 +8,12 @@ import { migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
 import { ValidationError } from './model/errors.ts';
 import { silentLogger } from './ops/log.ts';
+import { standardWebhooksSecret } from './signature.ts';
 
 const USAGE = `usage: npm run cli -- <command>
   apps create <app-id>            register an app (if new) and make it an API key
   apps revoke <key-id>            revoke an API key (app or admin); it stops working at once
-  apps secret <app-id>            print the app's signing secret(s), for its receivers
+  apps secret <app-id>            print the app's signing secret(s) for its receivers, in both forms
   apps rotate-secret <app-id>     start a rotation: requests are signed with the current and a new secret
   apps finish-rotation <app-id>   end it: the new secret becomes the only one
   admin create [name]             make an admin API key (acts on every app's jobs)`;
@@ -23,6 +24,19 @@ async function connect(): Promise<Database> {
   const running = config.databaseUrl ? undefined : runningEmbeddedPostgres(config.dataDir);
   if (running) return { connectionString: running, embedded: true, close: async () => {} };
   return openDatabase(config);
+}
+
+/**
+ * What a receiver verifies with: the secret itself for Switchyard-Signature, and the key derived
+ * from it for the Standard Webhooks headers (current first, then next while rotating).
+ */
+function receiverSecrets(secrets: string[], labels = ['current', 'next']): string {
+  return [
+    'Switchyard-Signature secret (verifySignature from switchyard/signature):',
+    ...secrets.map((secret, index) => `  ${labels[index]}: ${secret}`),
+    'Standard Webhooks secret (webhook-signature; any standardwebhooks library):',
+    ...secrets.map((secret, index) => `  ${labels[index]}: ${standardWebhooksSecret(secret)}`),
+  ].join('\n');
 }
 
 async function run(args: string[], print: (line: string) => void): Promise<number> {
@@ -41,7 +55,7 @@ async function run(args: string[], print: (line: string) => void): Promise<numbe
       case 'apps create': {
         const { keyId, key } = await keys.createAppKey(argument!);
         const [secret] = (await keys.signingSecrets([argument!])).get(argument!)!;
-        print(`app ${argument}\nkey id:          ${keyId}\napi key:         ${key}   (shown once; store it now)\nsigning secret:  ${secret}   (give it to the app's receivers)`);
+        print(`app ${argument}\nkey id:          ${keyId}\napi key:         ${key}   (shown once; store it now)\n${receiverSecrets([secret!])}`);
         return 0;
       }
       case 'apps revoke': {
@@ -54,14 +68,13 @@ async function run(args: string[], print: (line: string) => void): Promise<numbe
         return 0;
       }
       case 'apps secret': {
-        const secrets = (await keys.signingSecrets([argument!])).get(argument!)!;
-        print(`current: ${secrets[0]}${secrets[1] ? `\nnext:    ${secrets[1]}` : ''}`);
+        print(receiverSecrets((await keys.signingSecrets([argument!])).get(argument!)!));
         return 0;
       }
       case 'apps rotate-secret': {
         await keys.signingSecrets([argument!]);
         const next = await keys.startRotation(argument!);
-        print(`next signing secret: ${next}\nrequests now carry signatures with both secrets; give this one to the receivers, then run apps finish-rotation ${argument}`);
+        print(`next secret, in both forms:\n${receiverSecrets([next!], ['next'])}\nrequests now carry signatures with both secrets; give these to the receivers, then run apps finish-rotation ${argument}`);
         return 0;
       }
       case 'apps finish-rotation': {

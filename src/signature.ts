@@ -1,15 +1,26 @@
 // Signed outgoing requests, so a receiver can tell a call from Switchyard from a forgery. This file
 // is the package's public entry for receivers (`import { verifySignature } from 'switchyard/signature'`)
-// and what the rest-api executor signs with; it depends on nothing but node:crypto.
+// and what the executors sign with; it depends on nothing but node:crypto. Every request carries
+// two signatures by the same app secret(s); docs/receiving.md states both exactly, with test vectors.
 //
-// Header:  Switchyard-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>]
-// Signed:  HMAC-SHA256(secret, "<t>\n<METHOD>\n<full URL>\n<hex SHA-256 of the body bytes>")
-// While an app's secret is being rotated the header carries one v1 per secret (current, then next),
-// so a receiver configured with either the old or the new secret accepts it; the receiver may
-// likewise pass both while it switches.
+// Switchyard-Signature, verified with verifySignature below; it also covers the method and the URL:
+//   Switchyard-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>]
+//   signed: HMAC-SHA256(secret, "<t>\n<METHOD>\n<full URL>\n<hex SHA-256 of the body bytes>")
+//
+// Standard Webhooks (standardwebhooks.com), for receivers in any language with its libraries:
+//   webhook-id: <job id>   webhook-timestamp: <t>   webhook-signature: v1,<base64>[ v1,<base64>]
+//   signed: HMAC-SHA256(key, "<webhook-id>.<t>.<body bytes>"), key = standardWebhooksKey(secret)
+//
+// While an app's secret is being rotated each header carries one v1 per secret (current, then
+// next), so a receiver configured with either the old or the new secret accepts it; the receiver
+// may likewise pass both while it switches.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 export const SIGNATURE_HEADER = 'Switchyard-Signature';
+/** The Standard Webhooks headers, lower-case as the specification writes them. */
+export const WEBHOOK_ID_HEADER = 'webhook-id';
+export const WEBHOOK_TIMESTAMP_HEADER = 'webhook-timestamp';
+export const WEBHOOK_SIGNATURE_HEADER = 'webhook-signature';
 /** Five minutes: long enough for clock skew and a slow network, short enough to limit replays. */
 export const DEFAULT_TOLERANCE_SECONDS = 300;
 
@@ -78,4 +89,46 @@ export function verifySignature(header: string | string[] | undefined | null, re
     }
   }
   return { ok: false, reason: 'mismatch' };
+}
+
+// The Standard Webhooks key is derived from the app's signing secret, not stored beside it: one
+// secret and one rotation cover both signatures. HMAC is a PRF, so its output on this label is a
+// key independent of every Switchyard-Signature value (whose signed text always holds newlines,
+// so it never equals the label), and a receiver given only the derived key cannot recover the
+// secret or forge a Switchyard-Signature.
+const STANDARD_WEBHOOKS_KEY_LABEL = 'switchyard standard-webhooks key v1';
+
+/** The 32-byte Standard Webhooks signing key for an app's signing secret. */
+function standardWebhooksKey(signingSecret: string): Buffer {
+  return createHmac('sha256', signingSecret).update(STANDARD_WEBHOOKS_KEY_LABEL).digest();
+}
+
+/**
+ * The `whsec_…` secret a Standard Webhooks library verifies with (`new Webhook(secret)` in
+ * JavaScript, Python and Go alike), for an app's signing secret. `npm run cli -- apps secret` prints it.
+ */
+export function standardWebhooksSecret(signingSecret: string): string {
+  return `whsec_${standardWebhooksKey(signingSecret).toString('base64')}`;
+}
+
+export interface StandardWebhook {
+  /** The message id: Switchyard sends the job id, the same on every attempt of the job. */
+  id: string;
+  /** The raw body bytes as sent; empty or undefined for none. */
+  body?: Uint8Array | string | undefined;
+}
+
+/** The three Standard Webhooks headers for a request, signed with each secret given (current first). */
+export function signStandardWebhook(message: StandardWebhook, secrets: string[], now: Date = new Date()): Record<string, string> {
+  if (secrets.length === 0) throw new Error('signStandardWebhook needs at least one secret');
+  const timestamp = String(Math.floor(now.getTime() / 1000));
+  const signatures = secrets.map((secret) => {
+    const mac = createHmac('sha256', standardWebhooksKey(secret)).update(`${message.id}.${timestamp}.`).update(message.body ?? '');
+    return `v1,${mac.digest('base64')}`;
+  });
+  return {
+    [WEBHOOK_ID_HEADER]: message.id,
+    [WEBHOOK_TIMESTAMP_HEADER]: timestamp,
+    [WEBHOOK_SIGNATURE_HEADER]: signatures.join(' '),
+  };
 }

@@ -3,8 +3,11 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { request as httpRequest } from 'node:http';
 import t from 'tap';
+import { Webhook } from 'standardwebhooks';
+import { AppKeys } from '../src/apps/app-keys.ts';
 import type { ExecutionRequest, Outcome } from '../src/executors/executor.ts';
 import { createLambdaUrlExecutor, regionOf } from '../src/executors/lambda-url.ts';
+import { standardWebhooksSecret, verifySignature } from '../src/signature.ts';
 import { startTestService } from './helpers/service.ts';
 import { verifySigV4, type VerifierKeys } from './helpers/sigv4-verifier.ts';
 import { startTarget, type ReceivedRequest, loopbackDispatcher } from './helpers/target.ts';
@@ -144,4 +147,13 @@ t.test('end to end: a lambda-url job completes with its response stored', async 
   const row = await service.waitForStatus(created.body.id, 'completed');
   t.match(row.last_response, { status: 200, body: '{"signed":"yes"}' });
   t.equal(verdicts.at(-1), 'ok');
+
+  // The function can also check the receiver's signatures, as it must behind AuthType NONE.
+  const received = functionUrl.requests.at(-1)!;
+  const [secret] = (await new AppKeys(service.pool).signingSecrets(['test-app'])).get('test-app')!;
+  t.same(new Webhook(standardWebhooksSecret(secret!)).verify(received.body, received.headers as Record<string, string>), { n: 1 }, 'Standard Webhooks verifies');
+  t.equal(received.headers['webhook-id'], created.body.id);
+  t.match(verifySignature(received.headers['switchyard-signature'], { method: 'POST', url: functionUrl.url + received.url, body: received.body }, { secret: secret! }), { ok: true }, 'and so does Switchyard-Signature');
+  const signed = /SignedHeaders=([^,]+)/.exec(String(received.headers.authorization))![1]!.split(';');
+  t.ok(['switchyard-signature', 'webhook-id', 'webhook-signature', 'webhook-timestamp'].every((name) => signed.includes(name)), 'SigV4 covers them too');
 });

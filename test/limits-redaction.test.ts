@@ -75,13 +75,14 @@ t.test('credentials never reach last_error, last_response, API responses or logs
   const received = echo.requests[0]!;
   t.equal(received.headers.authorization, secrets.execAuth, 'the target got the real credentials');
   t.ok(received.headers['switchyard-signature'], 'and a signature');
+  t.ok(received.headers['webhook-signature'], 'and a Standard Webhooks signature');
 
   const recorded = JSON.stringify({ lastError: row.last_error, lastResponse: row.last_response });
   t.match(recorded, /\[redacted\]/, 'the echoed values were replaced');
   t.match(recorded, /x-plain|content-type/, 'the rest of the excerpt is kept');
   const view = JSON.stringify((await service.get(`/v1/jobs/${created.body.id}`)).body);
   const logs = service.logRecords.join('\n');
-  for (const [name, value] of Object.entries({ ...secrets, signature: String(received.headers['switchyard-signature']), adminKey: ADMIN_KEY })) {
+  for (const [name, value] of Object.entries({ ...secrets, signature: String(received.headers['switchyard-signature']), webhookSignature: String(received.headers['webhook-signature']), adminKey: ADMIN_KEY })) {
     const bare = value.replace(/^Bearer /, '');
     t.notOk(recorded.includes(bare), `${name} is not in last_error or last_response`);
     t.notOk(view.includes(bare), `${name} is not in the API response`);
@@ -96,9 +97,10 @@ t.test('redactText removes credential shapes it was not told about', async (t) =
     '{"secretAccessKey":"wJalrXUtnFEMI/K7MDENG","sessionToken":"FwoGZXIvYXdzEJr"}',
     'X-Amz-Security-Token=FwoGZXIvYXdzEJr&X-Amz-Signature=abcdef',
     'Switchyard-Signature: t=1764417600,v1=' + 'a'.repeat(64),
+    '"webhook-signature":"v1,erHA/9cqpdfjwjxaHYQAOIy61mIjOZBN05YoEJytMrE= v1,' + 'B'.repeat(43) + '="',
   ].join('\n');
   const redacted = redactText(text);
-  for (const secret of ['abc.def.ghi', 'AKIAIOSFODNN7EXAMPLE', 'wJalrXUtnFEMI', 'FwoGZXIvYXdzEJr', 'abcdef', 'a'.repeat(64)]) {
+  for (const secret of ['abc.def.ghi', 'AKIAIOSFODNN7EXAMPLE', 'wJalrXUtnFEMI', 'FwoGZXIvYXdzEJr', 'abcdef', 'a'.repeat(64), 'erHA/9cqpdfjwjxaHYQAOIy61mIjOZBN05YoEJytMrE=', 'B'.repeat(43)]) {
     t.notOk(redacted.includes(secret), `${secret} removed`);
   }
   t.match(redacted, /Authorization: Bearer \[redacted\]/);

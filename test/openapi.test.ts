@@ -58,6 +58,12 @@ t.test('every route answers as documented', async (t) => {
   conforms(t, 'post', '/v1/jobs/create', created);
   conforms(t, 'post', '/v1/jobs/create', await service.post('/v1/jobs/create', createBody));
   conforms(t, 'post', '/v1/jobs/create', await service.post('/v1/jobs/create', { appId: 'doc-app' }));
+  const form = await service.post('/v1/jobs/create', 'appId=doc-app', { 'content-type': 'application/x-www-form-urlencoded' });
+  t.equal(form.status, 415);
+  conforms(t, 'post', '/v1/jobs/create', form);
+  const huge = await service.post('/v1/jobs/create', { ...createBody, pad: 'x'.repeat(2 * 1024 * 1024) });
+  t.equal(huge.status, 413);
+  conforms(t, 'post', '/v1/jobs/create', huge);
 
   const batchBody = { jobs: [restJob(target.url, { appId: 'doc-app', idempotencyKey: 'doc-2' }, { path: '/fails' }), restJob(target.url, { appId: 'doc-app', delaySeconds: 3600 })] };
   requestConforms(t, 'post', '/v1/jobs/batch', batchBody);

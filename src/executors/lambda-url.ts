@@ -1,13 +1,15 @@
 // lambda-url: the proxy message as an HTTP request to a Lambda Function URL, signed with SigV4
 // (service `lambda`) so that URLs with AuthType AWS_IAM accept it. Timeout, classification and
-// last_response are those of rest-api: the request is built and sent by the same code.
+// last_response are those of rest-api: the request is built, signed for its receiver and sent by
+// the same code. The receiver's signatures matter most for a URL with AuthType NONE, which AWS
+// does not authenticate: there they are the function's only proof of origin.
 import { createHash } from 'node:crypto';
 import type { LambdaUrlExecution } from '../model/message-schema.ts';
 import type { ExecutionRequest, Executor, Outcome } from './executor.ts';
 import { buildProxyRequest, type HttpRequestSpec } from './proxy-request.ts';
 import type { Dispatcher } from 'undici';
 import { sendHttp } from './http-send.ts';
-import { jobHeaders } from './rest-api.ts';
+import { jobHeaders, signForReceiver } from './rest-api.ts';
 
 type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 
@@ -88,6 +90,7 @@ export function createLambdaUrlExecutor(options: LambdaUrlOptions): Executor {
         return { kind: 'retry', reason: `no AWS credentials to sign with: ${(error as Error).message}` };
       }
       const spec = buildProxyRequest(execution.functionUrl, request.lambdaProxyMessage, jobHeaders(request));
+      signForReceiver(spec, request);
       const signed = await signLambdaUrlRequest(spec, region, credentials);
       return sendHttp(signed, execution.timeoutMs ?? options.defaultTimeoutMs, request.signal, options.dispatcher);
     },

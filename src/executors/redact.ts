@@ -10,12 +10,14 @@ export const REDACTED = '[redacted]';
 // proxy-authorization, x-upstream-token, x-amz-security-token and x-hub-signature-256 are all caught.
 export const SECRET_HEADER = /authorization|api[-_]?key|cookie|token|secret|signature|password|credential|session/i;
 
-// Credential shapes worth removing wherever they appear: bearer/basic values, SigV4 and
-// Switchyard signatures, AWS access key ids, and AWS secret keys or session tokens in key=value form.
+// Credential shapes worth removing wherever they appear: bearer/basic values, SigV4, Switchyard
+// and Standard Webhooks signatures (a signed request replays within the tolerance), AWS access key
+// ids, and AWS secret keys or session tokens in key=value form.
 const CREDENTIAL_PATTERNS: [RegExp, string][] = [
   [/\b(Bearer|Basic)\s+[\w.~+\/=-]+/gi, `$1 ${REDACTED}`],
   [/\bAWS4-HMAC-SHA256\s+[^\r\n"]+/g, REDACTED],
   [/\bt=\d+(,v1=[0-9a-f]{64})+/g, REDACTED],
+  [/\bv1,[A-Za-z0-9+\/]{43}=/g, REDACTED],
   [/\b(AKIA|ASIA)[0-9A-Z]{16}\b/g, REDACTED],
   [/\b(aws_?secret_?access_?key|secretAccessKey|aws_?session_?token|sessionToken|x-amz-security-token|x-amz-signature)(["']?\s*[:=]\s*["']?)[^\s"'&,}]+/gi, `$1$2${REDACTED}`],
 ];

@@ -2,10 +2,10 @@
 // through the SSRF guard's dispatcher (see http-send.ts).
 import type { Dispatcher } from 'undici';
 import type { RestApiExecution } from '../model/message-schema.ts';
-import { SIGNATURE_HEADER, signRequest } from '../signature.ts';
+import { SIGNATURE_HEADER, signRequest, signStandardWebhook } from '../signature.ts';
 import type { ExecutionRequest, Executor } from './executor.ts';
 import { sendHttp } from './http-send.ts';
-import { buildProxyRequest } from './proxy-request.ts';
+import { buildProxyRequest, type HttpRequestSpec } from './proxy-request.ts';
 
 export interface RestApiOptions {
   defaultTimeoutMs: number;
@@ -23,6 +23,19 @@ export function jobHeaders(request: ExecutionRequest): Record<string, string> {
   return headers;
 }
 
+/**
+ * Signs the request as it will be sent, for its receiver: Switchyard-Signature and the Standard
+ * Webhooks headers, with the app's secrets and one timestamp. The message id is the job id, so an
+ * attempt's retry, or a retry by hand, is recognisably the same message. Headers of these names
+ * in the job itself are replaced: a job cannot choose its own signature.
+ */
+export function signForReceiver(spec: HttpRequestSpec, request: ExecutionRequest, now: Date = new Date()): void {
+  const secrets = request.signingSecrets;
+  if (!secrets?.length) return;
+  spec.headers.set(SIGNATURE_HEADER, signRequest({ method: spec.method, url: spec.url.href, body: spec.body }, secrets, now));
+  for (const [name, value] of Object.entries(signStandardWebhook({ id: request.jobId, body: spec.body }, secrets, now))) spec.headers.set(name, value);
+}
+
 export function createRestApiExecutor(options: RestApiOptions): Executor {
   return {
     type: 'rest-api',
@@ -32,9 +45,7 @@ export function createRestApiExecutor(options: RestApiOptions): Executor {
         ...execution.headers,
         ...jobHeaders(request),
       });
-      if (request.signingSecrets?.length) {
-        spec.headers.set(SIGNATURE_HEADER, signRequest({ method: spec.method, url: spec.url.href, body: spec.body }, request.signingSecrets));
-      }
+      signForReceiver(spec, request);
       return sendHttp(spec, execution.timeoutMs ?? options.defaultTimeoutMs, request.signal, options.dispatcher);
     },
   };

@@ -33,23 +33,44 @@ function jsonSchema(schema: z.ZodType, io: Io): Record<string, unknown> {
   return rest;
 }
 
+/**
+ * The named schemas, each converted once: where one contains another (a batch holds create
+ * requests, a page holds jobs) it refers to it by $ref, so the document and the client's generated
+ * types name them instead of repeating them inline. Requests are described as accepted (defaults
+ * optional), responses as answered.
+ */
+function componentSchemas<Name extends string>(io: Io, schemas: Record<Name, z.ZodType>): Record<Name, Record<string, unknown>> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries<z.ZodType>(schemas)) registry.add(schema, { id });
+  const emitted = z.toJSONSchema(registry, { target: 'draft-2020-12', io, unrepresentable: 'any', uri: (id) => `#/components/schemas/${id}` });
+  // Each comes with its own $schema and a fragment $id, which 2020-12 forbids; the document's
+  // jsonSchemaDialect says the first, and its place in components the second.
+  const entries = Object.entries(emitted.schemas as Record<string, Record<string, unknown>>);
+  return Object.fromEntries(entries.map(([id, { $schema: _dialect, $id: _id, ...rest }]) => [id, rest])) as Record<Name, Record<string, unknown>>;
+}
+
 const components = {
-  CreateJobRequest: jsonSchema(CreateJobRequest, 'input'),
-  BatchCreateRequest: jsonSchema(BatchCreateRequest, 'input'),
-  CallbackHttpRequest: jsonSchema(CallbackHttpRequest, 'input'),
-  RunRequest: jsonSchema(LegacyRunRequest, 'input'),
-  CreatedJob: jsonSchema(CreatedJob, 'output'),
-  BatchCreated: jsonSchema(BatchCreated, 'output'),
-  Job: jsonSchema(JobView, 'output'),
-  JobPage: jsonSchema(JobPage, 'output'),
-  AttemptList: jsonSchema(AttemptList, 'output'),
-  RunCounts: jsonSchema(RunCounts, 'output'),
-  PollRequest: jsonSchema(PollRequest, 'input'),
-  PollCounts: jsonSchema(PollCounts, 'output'),
-  Error: jsonSchema(ErrorBody, 'output'),
-  Health: jsonSchema(Health, 'output'),
-  ScheduledMessage: jsonSchema(ScheduledMessage, 'input'),
-  ScheduledMessageResult: jsonSchema(ScheduledMessageResult, 'output'),
+  ...componentSchemas('input', {
+    CreateJobRequest,
+    BatchCreateRequest,
+    CallbackHttpRequest,
+    RunRequest: LegacyRunRequest,
+    PollRequest,
+    ScheduledMessage,
+  }),
+  ...componentSchemas('output', {
+    JobStatus: JobStatusSchema,
+    CreatedJob,
+    BatchCreated,
+    Job: JobView,
+    JobPage,
+    AttemptList,
+    RunCounts,
+    PollCounts,
+    Error: ErrorBody,
+    Health,
+    ScheduledMessageResult,
+  }),
 };
 
 const ref = (name: keyof typeof components) => ({ $ref: `#/components/schemas/${name}` });
@@ -99,7 +120,7 @@ export const openApiDocument = {
       get: { summary: 'Liveness and database reachability', responses: { 200: json('Health', 'Up.'), 503: json('Health', 'The database does not answer.') } },
     },
     '/openapi.json': {
-      get: { summary: 'This document', responses: { 200: { description: 'The OpenAPI 3.1 document.', content: { 'application/json': { schema: { type: 'object' } } } } } },
+      get: { summary: 'This document', responses: { 200: { description: 'The OpenAPI 3.1 document.', content: { 'application/json': { schema: { type: 'object', additionalProperties: true } } } } } },
     },
     '/v1/jobs/create': {
       post: {
@@ -165,11 +186,17 @@ export const openApiDocument = {
   },
 };
 
-// Every /v1 route needs an API key; an app key that names another app is refused; creation is rate-limited per app.
+// Every /v1 route needs an API key; an app key that names another app is refused; creation is
+// rate-limited per app. Every route that reads a body reads it as JSON, within a size limit.
 const CREATE_ROUTES = new Set(['/v1/jobs/create', '/v1/jobs/batch', '/v1/jobs/callback-http']);
-for (const [path, operations] of Object.entries(openApiDocument.paths) as [string, Record<string, { security?: unknown; responses: Record<number, unknown> }>][]) {
-  if (!path.startsWith('/v1/')) continue;
+type Operation = { security?: unknown; requestBody?: unknown; responses: Record<number, unknown> };
+for (const [path, operations] of Object.entries(openApiDocument.paths) as [string, Record<string, Operation>][]) {
   for (const operation of Object.values(operations)) {
+    if (operation.requestBody) {
+      operation.responses[413] = json('Error', 'The body is larger than this route accepts (`payload_too_large`).');
+      operation.responses[415] = json('Error', 'The body was not sent as application/json (`unsupported_media_type`).');
+    }
+    if (!path.startsWith('/v1/')) continue;
     operation.security = [{ apiKey: [] }];
     operation.responses[401] = json('Error', 'No API key, or one that is unknown or revoked.');
     operation.responses[403] = json('Error', 'The API key belongs to another app than the one named.');
