@@ -47,6 +47,11 @@ const LOST_ATTEMPT_SWEEP_MS = 5_000;
 const ABANDON_RECORD_MS = 1_000;
 // Node's default, stated so the bound is a decision: larger headers get 431 before any route runs.
 const MAX_HEADER_BYTES = 16 * 1024;
+// A client has this long to send its headers, and its whole request: a slow-loris connection is
+// closed instead of holding a socket for Node's defaults (60 s, 300 s). Checked every second.
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+const TIMEOUT_CHECK_MS = 1_000;
 
 export async function startSwitchyard(config: Config, log: Logger): Promise<Switchyard> {
   const database = await openDatabase(config, log);
@@ -109,14 +114,21 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
       }, LOST_ATTEMPT_SWEEP_MS);
       sweep.unref();
       cleanups.push(async () => clearInterval(sweep));
+      jobs.reconciler.start(config.reconcileIntervalSeconds * 1000);
+      cleanups.push(async () => jobs.reconciler.stop());
       if (sqsJobs) await sqsJobs.startWorkers(config.worker.concurrency);
     }
 
-    const jobAdmin = new JobAdmin({ config, pool, dbLane });
+    const jobAdmin = new JobAdmin({ config, pool, dbLane, scheduler, log });
     const jobIntake = new JobIntake({ config, pool, dbLane, executors });
     const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: config.createRateLimit, log });
     const server: Server = await new Promise((resolve, reject) => {
-      const listening = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback()).listen(config.port, config.host, () => resolve(listening));
+      const listening = createServer({
+        maxHeaderSize: MAX_HEADER_BYTES,
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+      }, app.callback()).listen(config.port, config.host, () => resolve(listening));
       listening.once('error', reject);
     });
     // Keep-alive sockets from clients would otherwise hold close() open until they time out.

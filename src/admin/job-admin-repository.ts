@@ -59,11 +59,14 @@ export async function lockJob(db: SqlClient, id: string): Promise<JobRow | undef
   return rows[0];
 }
 
-/** A failed or dead-lettered job made runnable again, with a fresh set of attempts. */
+/**
+ * A failed or dead-lettered job made runnable again, with a fresh set of attempts, in the DB lane
+ * whichever lane ran it before.
+ */
 export async function markRetried(db: SqlClient, id: string): Promise<JobRow> {
   const { rows } = await db.query(
-    `UPDATE jobs SET status = 'pending', attempts = 0, next_retry_at = NULL, started_at = NULL, completed_at = NULL,
-                     run_at = NULL, updated_at = now()
+    `UPDATE jobs SET status = 'pending', attempts = 0, abandoned_attempts = 0, lane = 'db', next_retry_at = NULL,
+                     started_at = NULL, completed_at = NULL, run_at = NULL, updated_at = now()
       WHERE id = $1 RETURNING *`,
     [id],
   );

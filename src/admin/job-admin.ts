@@ -9,6 +9,8 @@ import * as admin from './job-admin-repository.ts';
 import { InvalidStateError, JobNotFoundError, ValidationError } from '../model/errors.ts';
 import * as repo from '../jobs/job-repository.ts';
 import { laneSettings } from '../jobs/job-preparation.ts';
+import type { JobScheduler } from '../jobs/ports.ts';
+import type { Logger } from '../ops/log.ts';
 import { listAttempts } from '../jobs/attempt-repository.ts';
 import { JobStatusSchema, toAttemptView, toJobView, type AttemptList, type JobPage, type JobView } from './job-view.ts';
 import { parseOrThrow } from '../jobs/validation.ts';
@@ -38,17 +40,24 @@ export interface JobAdminDeps {
   config: Config;
   pool: Pool;
   dbLane: DbLane;
+  /** Removes the EventBridge schedule of a job ended by hand. */
+  scheduler?: JobScheduler;
+  log: Logger;
 }
 
 export class JobAdmin {
   readonly #config: Config;
   readonly #pool: Pool;
   readonly #dbLane: DbLane;
+  readonly #scheduler: JobScheduler | undefined;
+  readonly #log: Logger;
 
   constructor(deps: JobAdminDeps) {
     this.#config = deps.config;
     this.#pool = deps.pool;
     this.#dbLane = deps.dbLane;
+    this.#scheduler = deps.scheduler;
+    this.#log = deps.log;
   }
 
   /** `appId` limits the lookup to one app's jobs: another app's job is not found. */
@@ -92,7 +101,10 @@ export class JobAdmin {
     }, appId);
   }
 
-  /** Gives up on a job that has not succeeded: it will not run again unless retried by hand. */
+  /**
+   * Gives up on a job that has not succeeded: it will not run again unless retried by hand. Its
+   * lane entry goes in the same transaction, and an EventBridge schedule still armed for it after.
+   */
   async deadLetter(id: string, appId?: string): Promise<JobView> {
     return this.#act(id, 'dead-letter', DEAD_LETTERABLE, async (client, row) => {
       await this.#dbLane.discard(client, { id, groupId: row.message_group_id });
@@ -116,13 +128,18 @@ export class JobAdmin {
     appId: string | undefined,
   ): Promise<JobView> {
     if (!UUID.test(id)) throw new JobNotFoundError(id);
-    const row = await inTransaction(this.#pool, async (client) => {
+    const { before, after } = await inTransaction(this.#pool, async (client) => {
       const current = await admin.lockJob(client, id);
       if (!current || (appId !== undefined && current.app_id !== appId)) throw new JobNotFoundError(id);
       if (!allowed.includes(current.status)) throw new InvalidStateError(id, current.status, action);
-      return change(client, current);
+      return { before: current, after: await change(client, current) };
     });
-    return toJobView(row);
+    // A schedule EventBridge still holds would only deliver a no-op (the row is no longer the
+    // scheduler's to claim); removing it after the commit keeps it from firing at all.
+    if (before.status === 'scheduled' && before.lane === 'scheduler' && this.#scheduler) {
+      await this.#scheduler.remove(id).catch((error) => this.#log.warn({ jobId: id, reason: (error as Error).message }, `schedule of job ${id} not deleted: ${(error as Error).message}`));
+    }
+    return toJobView(after);
   }
 }
 

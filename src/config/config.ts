@@ -35,6 +35,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** How long an API key or signing-secret lookup may be answered from the cache; 0: never. */
   authCacheSeconds: number;
+  /** How often the reconciler checks that no job is stuck (in worker processes, and at most this often from run-db-jobs). */
+  reconcileIntervalSeconds: number;
   retry: RetryDefaults;
   worker: WorkerSettings;
   defaultTimeoutMs: number;
@@ -195,6 +197,7 @@ export function parseConfig(env: Env): Config {
     runWorkers: flag(env, 'RUN_WORKERS', true),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0, 900_000),
     authCacheSeconds: integer(env, 'AUTH_CACHE_SECONDS', 60, 0, 3_600),
+    reconcileIntervalSeconds: integer(env, 'RECONCILE_INTERVAL_SECONDS', 60, 1, 86_400),
     retry,
     worker: {
       // pg-boss's own best batch (100 x 4 loops). Against 50 it cut PostgreSQL's CPU per executed

@@ -4,8 +4,12 @@ import type { Logger } from '../ops/log.ts';
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
+// A request waits at most this long for a connection: with the database away, it answers 503 at once
+// rather than hanging until the client gives up (pg's default is to wait for ever).
+const CONNECT_TIMEOUT_MS = 5_000;
+
 export function createPool(connectionString: string, { log, max = 20 }: { log: Logger; max?: number }): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: 'switchyard' });
+  const pool = new pg.Pool({ connectionString, max, application_name: 'switchyard', connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   // An idle client that loses its connection emits here; without a listener it would crash the process.
   pool.on('error', (error) => log.error({ reason: error.message }, `postgres pool: ${error.message}`));
   return pool;
@@ -25,6 +29,20 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
   } finally {
     client.release();
   }
+}
+
+// SQLSTATE classes and codes that mean "the database is not there", not "the statement is wrong":
+// connection exceptions (08), the server shutting down or starting (57P01-57P03), too many clients.
+const UNAVAILABLE_CODES = /^(08...|57P0[123]|53300)$/;
+const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
+const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|connection error and is not queryable|Client was closed/;
+
+/** True when an error says the database cannot be reached (down, restarting, out of connections). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.test(code) || UNAVAILABLE_ERRNO.has(code))) return true;
+  if (error instanceof AggregateError) return error.errors.some(isDatabaseUnavailable);
+  return typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message);
 }
 
 /** A safe description of a connection string for logs: host, port and database, never credentials. */

@@ -1,7 +1,8 @@
 // The one place that maps errors to HTTP responses. Every error answer is JSON:
 // {error: <code>, message, ...details}; a field error names the field.
 import type { Context, Next } from 'koa';
-import { InvalidStateError, JobNotFoundError, ValidationError } from '../model/errors.ts';
+import { isDatabaseUnavailable } from '../db/pool.ts';
+import { InvalidStateError, JobNotFoundError, ServiceUnavailableError, ValidationError } from '../model/errors.ts';
 import type { Logger } from '../ops/log.ts';
 
 /** An error that already knows its HTTP status (bad JSON, a body too large, auth). */
@@ -36,6 +37,17 @@ export function errorMiddleware(log: Logger) {
       } else if (error instanceof InvalidStateError) {
         ctx.status = 409;
         ctx.body = { error: 'invalid_state', message: error.message, id: error.jobId, status: error.status };
+      } else if (error instanceof ServiceUnavailableError) {
+        ctx.status = 503;
+        ctx.set('Retry-After', '1');
+        ctx.body = { error: 'service_unavailable', message: error.message };
+      } else if (isDatabaseUnavailable(error)) {
+        // The request was fine; the database was not there. Nothing was stored (no statement
+        // committed), so the caller may send it again, and should.
+        log.warn({ method: ctx.method, path: ctx.path, reason: (error as Error).message }, `database unavailable on ${ctx.method} ${ctx.path}`);
+        ctx.status = 503;
+        ctx.set('Retry-After', '5');
+        ctx.body = { error: 'database_unavailable', message: 'the database does not answer; nothing was stored, try again shortly' };
       } else if (error instanceof HttpError) {
         ctx.status = error.status;
         ctx.set(error.headers);

@@ -6,7 +6,7 @@ import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { LaneSend } from '../lanes/db-lane.ts';
 import { ValidationError } from '../model/errors.ts';
 import { newJobId } from './job-id.ts';
-import type { NewJob } from './job-repository.ts';
+import type { JobRow, NewJob } from './job-repository.ts';
 import type { CreateJobRequest, Execution, ScheduleExecution } from '../model/message-schema.ts';
 import { nominalDelaySeconds, resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 
@@ -81,6 +81,18 @@ export function continueInDbLane(job: CarriedJob, attemptsUsed: number, startAft
       retryDelay: nominalDelaySeconds(policy, attemptsUsed + 1),
       retryDelayMax: policy.maxDelaySeconds,
     },
+  };
+}
+
+/** What the DB lane needs of a stored job to carry it on. */
+export function carriedFrom(row: JobRow): CarriedJob {
+  return {
+    id: row.id,
+    groupId: row.message_group_id,
+    execution: row.execution_config,
+    maxAttempts: row.max_attempts,
+    abandonedAttempts: row.abandoned_attempts,
+    retryPolicy: row.retry_policy,
   };
 }
 

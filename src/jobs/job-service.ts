@@ -12,6 +12,7 @@ import { recoverLostAttempts } from './attempt-repository.ts';
 import { silentNotifier, type DeadLetterNotifier } from './dead-letter-alerts.ts';
 import type { Drain } from './drain.ts';
 import { runLaneBatch, type LaneBatchDeps, type RunCounts } from './lane-batch.ts';
+import { Reconciler } from './reconciler.ts';
 import { assertExecutable, prepareDbJob } from './job-preparation.ts';
 import * as repo from './job-repository.ts';
 import type { JobScheduler, SqsIntake } from './ports.ts';
@@ -63,6 +64,8 @@ export class JobService {
   readonly #scheduler: JobScheduler | undefined;
   readonly #log: Logger;
   readonly #drain: Drain;
+  /** Checks that no job is stuck and repairs what is (see reconciler.ts). */
+  readonly reconciler: Reconciler;
   readonly #batchDeps: LaneBatchDeps;
   #staleSettles = 0;
 
@@ -75,6 +78,14 @@ export class JobService {
     this.#executors = deps.executors;
     this.#sqsJobs = deps.sqsJobs;
     this.#log = deps.log;
+    this.reconciler = new Reconciler({
+      pool: deps.pool,
+      dbLane: deps.dbLane,
+      scheduler: deps.scheduler,
+      notifier: deps.notifier ?? silentNotifier,
+      defaultTimeoutMs: deps.config.defaultTimeoutMs,
+      log: deps.log,
+    });
     this.#batchDeps = {
       pool: deps.pool,
       dbLane: deps.dbLane,
@@ -148,6 +159,8 @@ export class JobService {
   /** The cron entry point: claims up to `limit` due DB-lane jobs and runs them before answering. */
   async runDue(limit: number): Promise<RunCounts & { recovered: number }> {
     if (this.#drain.stopping) return { claimed: 0, completed: 0, retrying: 0, failed: 0, deadLettered: 0, skipped: 0, recovered: 0 };
+    // Where no process runs workers (a cron-only deploy), the cron calls are the reconciler's home too.
+    await this.reconciler.runIfDue(this.#config.reconcileIntervalSeconds * 1000);
     const recovered = await this.recoverLostAttempts();
     const counts = await this.runLaneBatch(await this.#dbLane.fetchDue(limit));
     return { ...counts, recovered };

@@ -27,6 +27,14 @@ export class JobNotFoundError extends Error {
   }
 }
 
+/** The service cannot take this now (it is stopping); the caller should try again, here or elsewhere. */
+export class ServiceUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ServiceUnavailableError';
+  }
+}
+
 /** The job exists but is in a state that does not allow the action. */
 export class InvalidStateError extends Error {
   readonly jobId: string;

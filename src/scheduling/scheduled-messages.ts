@@ -10,12 +10,13 @@ import { claimAttempts, settleAttempts } from '../jobs/attempt-repository.ts';
 import { logAttempt } from '../jobs/attempt-log.ts';
 import { alertInBackground, type DeadLetterNotifier } from '../jobs/dead-letter-alerts.ts';
 import type { Drain } from '../jobs/drain.ts';
-import { backoffAfter, continueInDbLane, expireInSecondsFor, type CarriedJob } from '../jobs/job-preparation.ts';
+import { backoffAfter, carriedFrom, continueInDbLane, expireInSecondsFor } from '../jobs/job-preparation.ts';
 import * as repo from '../jobs/job-repository.ts';
 import type { JobScheduler } from '../jobs/ports.ts';
 import { attemptStatus, wasAbandoned } from '../jobs/retry-policy.ts';
 import { parseOrThrow } from '../jobs/validation.ts';
 import type { DbLane } from '../lanes/db-lane.ts';
+import { ServiceUnavailableError } from '../model/errors.ts';
 import { TargetExecution } from '../model/message-schema.ts';
 import type { Logger } from '../ops/log.ts';
 
@@ -57,6 +58,8 @@ export class ScheduledMessages {
 
   /** Runs a scheduled job once, however often it is delivered. Counted in the drain, so a stop waits for it. */
   process(input: unknown): Promise<ScheduledMessageResult> {
+    // EventBridge delivers again on an error: a stopping service leaves the delivery to the next.
+    if (this.#deps.drain.stopping) return Promise.reject(new ServiceUnavailableError('the service is stopping; deliver again'));
     return this.#deps.drain.track(processScheduledMessage(this.#deps, input));
   }
 }
@@ -88,7 +91,7 @@ async function processScheduledMessage(deps: ScheduledMessageDeps, input: unknow
   // The record and the safety net change together, and only while this attempt is still the one
   // running: a callback counted lost (the net has run, or is running, in its place) changes nothing.
   const recorded = await inTransaction(deps.pool, async (client) => {
-    const nextRetryAt = status !== 'retrying' ? null : abandoned ? new Date() : backoffAfter(carried(row), attempt);
+    const nextRetryAt = status !== 'retrying' ? null : abandoned ? new Date() : backoffAfter(carriedFrom(row), attempt);
     const settled = await settleAttempts(client, [{
       id: row.id,
       attempt,
@@ -101,7 +104,7 @@ async function processScheduledMessage(deps: ScheduledMessageDeps, input: unknow
     }]);
     if (!settled.has(row.id)) return false;
     if (status === 'retrying') {
-      const after = { ...carried(row), abandonedAttempts: row.abandoned_attempts + (abandoned ? 1 : 0) };
+      const after = { ...carriedFrom(row), abandonedAttempts: row.abandoned_attempts + (abandoned ? 1 : 0) };
       await deps.dbLane.requeue(client, continueInDbLane(after, attempt, nextRetryAt!, deps.defaultTimeoutMs));
     } else {
       await deps.dbLane.discard(client, { id: row.id, groupId: row.message_group_id });
@@ -133,20 +136,9 @@ export function claimWithSafetyNet(deps: Pick<ScheduledMessageDeps, 'pool' | 'db
     if (runnable.length === 0) return undefined;
     const row = (await repo.findJob(client, jobId))!;
     const lostAfter = expireInSecondsFor(row.execution_config, deps.defaultTimeoutMs) + CALLBACK_LOST_AFTER_SECONDS;
-    await deps.dbLane.send(client, continueInDbLane(carried(row), row.attempts, new Date(Date.now() + lostAfter * 1000), deps.defaultTimeoutMs));
+    await deps.dbLane.send(client, continueInDbLane(carriedFrom(row), row.attempts, new Date(Date.now() + lostAfter * 1000), deps.defaultTimeoutMs));
     return row;
   });
-}
-
-function carried(row: repo.JobRow): CarriedJob {
-  return {
-    id: row.id,
-    groupId: row.message_group_id,
-    execution: row.execution_config,
-    maxAttempts: row.max_attempts,
-    abandonedAttempts: row.abandoned_attempts,
-    retryPolicy: row.retry_policy,
-  };
 }
 
 /** The outcome is already recorded: a schedule that cannot be deleted now only costs a no-op delivery. */

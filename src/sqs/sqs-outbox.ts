@@ -13,7 +13,9 @@ const RETRY_DELAY_SECONDS = 1;
 const RETRY_DELAY_MAX_SECONDS = 60;
 const EXPIRE_SECONDS = 60;
 const RETENTION_SECONDS = 30 * 24 * 3600;
-const DELETE_AFTER_SECONDS = 24 * 3600;
+// A forwarded entry is kept as long as SQS may keep its message (14 days at most): until then it is
+// the record that the job's next delivery is SQS's, which the reconciler must not take over.
+const DELETE_AFTER_SECONDS = 14 * 24 * 3600;
 
 export interface OutboxEntry {
   jobId: string;
@@ -52,6 +54,11 @@ export class SqsOutbox {
   async add(client: SqlClient, entry: OutboxEntry): Promise<void> {
     await this.#boss.send(OUTBOX_QUEUE, { jobId: entry.jobId }, {
       db: { executeSql: (text, values) => client.query(text, values) },
+      // The job's own id, so "is this job's message still on its way to SQS" is one index lookup
+      // (the reconciler's invariant, src/jobs/invariant.ts).
+      id: entry.jobId,
+      // Per entry as well as per queue: a queue created by an older version keeps its own setting.
+      deleteAfterSeconds: DELETE_AFTER_SECONDS,
       singletonKey: entry.groupId,
       expireInSeconds: EXPIRE_SECONDS,
       retryLimit: RETRY_LIMIT,
