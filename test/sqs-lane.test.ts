@@ -1,6 +1,7 @@
 // The SQS lane driven by its cron entry point (POST /internal/v1/poll-sqs), against fauxqs and a
 // real loopback target. No in-process consumers run here, so each poll is the only one.
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { createHash } from 'node:crypto';
 import t from 'tap';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { verifyAsReceiver } from './helpers/signature.ts';
@@ -72,7 +73,7 @@ t.test('mode=sqs: the message carries the job, grouped by app, deduplicated by j
   t.ok(queueIsEmpty(), 'the message was deleted');
 });
 
-t.test('mode=sqs: messageGroupId is the group and idempotencyKey deduplicates', async (t) => {
+t.test('mode=sqs: messageGroupId is the group and idempotencyKey, hashed with the app, deduplicates', async (t) => {
   const target = await startTarget(() => ({ status: 200 }));
   t.teardown(() => target.close());
   const body = restJob(target.url, { mode: 'sqs', messageGroupId: 'order-7', idempotencyKey: 'charge-7' });
@@ -84,7 +85,7 @@ t.test('mode=sqs: messageGroupId is the group and idempotencyKey deduplicates', 
   const ready = readyMessages();
   t.equal(ready.length, 1, 'SQS kept one message for the repeated key');
   t.equal(ready[0]!.messageGroupId, 'order-7');
-  t.equal(ready[0]!.messageDeduplicationId, 'charge-7');
+  t.equal(ready[0]!.messageDeduplicationId, createHash('sha256').update('test-app\ncharge-7').digest('hex'), 'the key hashed with its app');
 
   t.match(await poll(), { received: 1, completed: 1 });
   t.match(await poll(), { received: 0 });

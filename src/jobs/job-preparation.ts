@@ -25,8 +25,18 @@ export function assertExecutable(executors: ExecutorRegistry, execution: Executi
   }
 }
 
+/** How far ahead a job may be scheduled; the DB lane keeps waiting jobs for 400 days. */
+const MAX_SCHEDULE_AHEAD_SECONDS = 365 * 24 * 3600;
+
+/** A runAt further ahead than the DB lane keeps waiting jobs would be deleted before it ran. */
 function runAtOf(request: Pick<CreateJobRequest, 'runAt' | 'delaySeconds'>, now = Date.now()): Date | null {
-  if (request.runAt !== undefined) return new Date(request.runAt);
+  if (request.runAt !== undefined) {
+    const runAt = new Date(request.runAt);
+    if (runAt.getTime() - now > MAX_SCHEDULE_AHEAD_SECONDS * 1000) {
+      throw ValidationError.field('runAt', `must be at most ${MAX_SCHEDULE_AHEAD_SECONDS / 86_400} days ahead`);
+    }
+    return runAt;
+  }
   if (request.delaySeconds !== undefined) return new Date(now + request.delaySeconds * 1000);
   return null;
 }
@@ -49,9 +59,6 @@ export function laneSettings(config: Config, execution: Execution, policy: Retry
     retry: { retryLimit: policy.maxAttempts, retryDelay: policy.baseDelaySeconds, retryDelayMax: policy.maxDelaySeconds },
   };
 }
-
-/** How far ahead a job may be scheduled; the DB lane keeps waiting jobs for 400 days. */
-const MAX_SCHEDULE_AHEAD_SECONDS = 365 * 24 * 3600;
 
 /**
  * The moment a schedule job runs, rounded up to a whole second (EventBridge's at() has no

@@ -15,7 +15,7 @@ import * as repo from '../jobs/job-repository.ts';
 import type { CreateJobRequest } from '../model/message-schema.ts';
 import type { SqsIntake } from '../jobs/ports.ts';
 import type { RetryPolicy } from '../jobs/retry-policy.ts';
-import { buildEnvelope, deduplicationIdOf, sqsGroupOf, type SqsEnvelope } from './sqs-envelope.ts';
+import { buildEnvelope, deduplicationIdOf, envelopeBody, MAX_SQS_MESSAGE_BYTES, sqsGroupOf, type SqsEnvelope } from './sqs-envelope.ts';
 import { handleMessage, type MessageResult } from './sqs-message-handler.ts';
 
 export interface SqsCreated {
@@ -98,6 +98,11 @@ export class SqsJobs implements SqsIntake {
       policy,
       message: request.message,
     });
+    const size = Buffer.byteLength(envelopeBody(envelope));
+    if (size > MAX_SQS_MESSAGE_BYTES) {
+      // Checked for mode=both too: its row would otherwise wait in the outbox for a send SQS refuses.
+      throw ValidationError.field('message', `makes an SQS message of ${size} bytes; SQS takes at most ${MAX_SQS_MESSAGE_BYTES} (256 KiB): shrink message.lambdaProxyMessage or message.metadata, or use mode "db"`);
+    }
     if (envelope.mode === 'sqs') {
       await this.#send(envelope);
       return { id, status: 'pending', created: true };
@@ -130,7 +135,7 @@ export class SqsJobs implements SqsIntake {
   }
 
   async #send(envelope: SqsEnvelope): Promise<void> {
-    await this.#deps.lane.send({ body: JSON.stringify(envelope), groupId: sqsGroupOf(envelope), deduplicationId: deduplicationIdOf(envelope) });
+    await this.#deps.lane.send({ body: envelopeBody(envelope), groupId: sqsGroupOf(envelope), deduplicationId: deduplicationIdOf(envelope) });
   }
 
   /**
