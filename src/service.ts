@@ -3,6 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AppKeys } from './apps/app-keys.ts';
+import { CreateRateLimit } from './apps/create-rate-limit.ts';
 import type { Config } from './config/config.ts';
 import { ChangeListener } from './db/change-listener.ts';
 import { openDatabase } from './db/database.ts';
@@ -108,7 +109,7 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
 
     const jobAdmin = new JobAdmin({ config, pool, dbLane });
     const jobIntake = new JobIntake({ config, pool, dbLane, executors });
-    const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: config.createRateLimit, log });
+    const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: new CreateRateLimit(pool, config.createRateLimit), log });
     const server: Server = await new Promise((resolve, reject) => {
       const listening = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback()).listen(config.port, config.host, () => resolve(listening));
       listening.once('error', reject);

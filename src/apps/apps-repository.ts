@@ -1,4 +1,5 @@
 // SQL for apps and their API keys: one function per statement, each taking the client to run on.
+import { named } from '../db/prepared.ts';
 import type { SqlClient } from '../db/sql-client.ts';
 
 export interface ApiKeyRow {
@@ -79,4 +80,30 @@ export async function promoteNextSigningSecret(db: SqlClient, appId: string): Pr
     [appId],
   );
   return rows.length === 1;
+}
+
+/**
+ * Takes one create from the app's budget: `intervalSeconds` is 1 / rate, `burstSeconds` the burst in
+ * the same unit. Returns false, changing nothing, when the budget is spent. A first create inserts
+ * the row; every other one updates it in place (HOT: the table's only index is on app_id).
+ */
+export async function takeCreate(db: SqlClient, appId: string, intervalSeconds: number, burstSeconds: number): Promise<boolean> {
+  const { rows } = await db.query(named(
+    `INSERT INTO create_rate_limits AS r (app_id, paid_until) VALUES ($1, now() + $2 * interval '1 second')
+     ON CONFLICT (app_id) DO UPDATE SET paid_until = GREATEST(r.paid_until, now()) + $2 * interval '1 second'
+      WHERE GREATEST(r.paid_until, now()) + $2 * interval '1 second' <= now() + $3 * interval '1 second'
+     RETURNING 1`,
+    [appId, intervalSeconds, burstSeconds],
+  ));
+  return rows.length === 1;
+}
+
+/** Seconds until the app's next create would be allowed (after takeCreate refused one). */
+export async function secondsUntilCreate(db: SqlClient, appId: string, intervalSeconds: number, burstSeconds: number): Promise<number> {
+  const { rows } = await db.query(
+    `SELECT EXTRACT(EPOCH FROM paid_until + $2 * interval '1 second' - $3 * interval '1 second' - now())::float8 AS wait
+       FROM create_rate_limits WHERE app_id = $1`,
+    [appId, intervalSeconds, burstSeconds],
+  );
+  return Math.max(0, rows[0]?.wait ?? 0);
 }

@@ -45,7 +45,7 @@ export interface Config {
    * CIDR ranges. Cloud metadata addresses are refused whatever this says.
    */
   allowPrivateTargets: boolean | string[];
-  /** Per-app token bucket on job creation (per process): tokens per second and bucket size; 0 turns it off. */
+  /** Per-app rate of job creation with app keys, shared by every process: per second (0 turns it off) and burst. */
   createRateLimit: { perSecond: number; burst: number };
   aws: {
     sqsQueueUrl: string | undefined;
