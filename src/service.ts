@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AppKeys } from './apps/app-keys.ts';
 import { CreateRateLimit } from './apps/create-rate-limit.ts';
+import { SecretBox } from './apps/secret-box.ts';
 import type { Config } from './config/config.ts';
 import { ChangeListener } from './db/change-listener.ts';
 import { openDatabase } from './db/database.ts';
@@ -46,6 +47,7 @@ const LOST_ATTEMPT_SWEEP_MS = 5_000;
 const MAX_HEADER_BYTES = 16 * 1024;
 
 export async function startSwitchyard(config: Config, log: (message: string) => void = console.log): Promise<Switchyard> {
+  for (const warning of config.warnings) log(`warning: ${warning}`);
   const database = await openDatabase(config, log);
   const cleanups: (() => Promise<void>)[] = [() => database.close()];
   const runCleanups = async () => {
@@ -66,7 +68,9 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
     // with caching off (AUTH_CACHE_SECONDS=0) nothing would read it, so it holds no connection.
     const changes = config.authCacheSeconds > 0 ? await ChangeListener.start(database.connectionString, log) : undefined;
     if (changes) cleanups.push(() => changes.stop());
-    const appKeys = new AppKeys(pool, changes, config.authCacheSeconds);
+    const box = config.secretsEncryption && new SecretBox(config.secretsEncryption.key, config.secretsEncryption.previousKeys);
+    const appKeys = new AppKeys(pool, changes, config.authCacheSeconds, box);
+    await appKeys.sealAtRest(log);
     await appKeys.bootstrap({ bootstrapAdminKey: config.bootstrapAdminKey, embedded: database.embedded }, log);
     const aws = createAwsClients(config);
     cleanups.push(async () => aws.destroy());

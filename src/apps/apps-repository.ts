@@ -62,9 +62,32 @@ export async function ensureApps(db: SqlClient, apps: { id: string; signingSecre
   );
 }
 
-export async function findSigningSecrets(db: SqlClient, appIds: string[]): Promise<{ id: string; signing_secret: string; signing_secret_next: string | null }[]> {
+export async function findSigningSecrets(db: SqlClient, appIds: string[]): Promise<SigningSecretRow[]> {
   const { rows } = await db.query('SELECT id, signing_secret, signing_secret_next FROM apps WHERE id = ANY($1::text[])', [appIds]);
   return rows;
+}
+
+export type SigningSecretRow = { id: string; signing_secret: string; signing_secret_next: string | null };
+
+/** Every app's secrets as stored, to check at start that they are sealed under the current key. */
+export async function findAllSigningSecrets(db: SqlClient): Promise<SigningSecretRow[]> {
+  const { rows } = await db.query('SELECT id, signing_secret, signing_secret_next FROM apps');
+  return rows;
+}
+
+export async function lockSigningSecrets(db: SqlClient, appIds: string[]): Promise<SigningSecretRow[]> {
+  const { rows } = await db.query('SELECT id, signing_secret, signing_secret_next FROM apps WHERE id = ANY($1::text[]) FOR UPDATE', [appIds]);
+  return rows;
+}
+
+/** Writes apps' secrets anew (sealed again), one statement for all of them. */
+export async function replaceSigningSecrets(db: SqlClient, apps: { id: string; current: string; next: string | null }[]): Promise<void> {
+  if (apps.length === 0) return;
+  await db.query(
+    `UPDATE apps AS a SET signing_secret = u.current, signing_secret_next = u.next
+       FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, current, next) WHERE a.id = u.id`,
+    [apps.map((app) => app.id), apps.map((app) => app.current), apps.map((app) => app.next)],
+  );
 }
 
 /** Starts a rotation: requests are signed with both secrets until it is finished. */
