@@ -35,7 +35,16 @@ function oneEntryPerName(map: Record<string, unknown>, ctx: z.RefinementCtx): vo
 const headerName = z.string().min(1).max(256).regex(HEADER_NAME, HEADER_NAME_MESSAGE);
 const headerValue = z.string().max(8192).regex(HEADER_VALUE, HEADER_VALUE_MESSAGE);
 export const HeaderMap = z.record(headerName, headerValue).superRefine(oneEntryPerName);
-const multiValueMap = z.record(headerName, z.array(headerValue)).superRefine(oneEntryPerName);
+/** A header's values are sent as one comma-separated field, where an empty one among others vanishes. */
+function noEmptyAmongOthers(map: Record<string, string[]>, ctx: z.RefinementCtx): void {
+  for (const [name, values] of Object.entries(map)) {
+    if (values.length < 2) continue;
+    values.forEach((value, index) => {
+      if (value === '') ctx.addIssue({ code: 'custom', path: [name, index], message: 'is empty, and an empty value among others is lost when they are sent as one header; leave it out' });
+    });
+  }
+}
+const multiValueMap = z.record(headerName, z.array(headerValue)).superRefine(oneEntryPerName).superRefine(noEmptyAmongOthers);
 
 /**
  * An http(s) URL a job calls: sent as written, so nothing in it may be dropped or rewritten on the way.
