@@ -111,7 +111,7 @@ function generate(): FuzzRequest {
     case 6: // Acting on jobs that do not exist, by any method.
       return { method: pick(['GET', 'POST', 'PUT', 'DELETE', 'PATCH']), path: `/v1/jobs/${pick(ID_LIKE)}${pick(['', '/retry', '/cancel', '/deadletter', '/explode'])}`, headers: { ...pick([admin, ...BAD_AUTH]) } };
     case 7: // Listing with bad filters.
-      return { method: 'GET', path: `/v1/jobs?${pick(['status=exploded', 'limit=0', 'limit=501', 'limit=abc', 'cursor=%%%', 'cursor=bm90LWEtY3Vyc29y', 'createdAfter=yesterday', 'unknown=1', 'appId=', 'messageGroupId=' + 'g'.repeat(200)])}`, headers: admin };
+      return { method: 'GET', path: `/v1/jobs?${pick(['status=exploded', 'limit=0', 'limit=501', 'limit=abc', 'cursor=%%%', 'cursor=bm90LWEtY3Vyc29y', 'createdAfter=yesterday', 'unknown=1', 'appId=', 'messageGroupId=' + 'g'.repeat(200), 'messageGroupId=%00', 'appId=a%00b', 'executionType=%00'])}`, headers: admin };
     case 8: // Internal routes without the right token.
       return { method: 'POST', path: pick(['/internal/v1/run-db-jobs', '/internal/v1/jobs/run']), headers: { ...json, ...pick([{}, admin, { authorization: `Bearer ${INTERNAL_TOKEN}x` }, { authorization: 'Bearer a.b.c' }]) }, body: JSON.stringify({ limit: pick([1, 0, -1, 'all', 100_000]) }) };
     default: // Unknown routes and methods.

@@ -16,6 +16,8 @@ export const MAX_TARGET_URL_LENGTH = 4096;
 
 /** A string PostgreSQL stores as given (no NUL, no unpaired surrogate). */
 const text = () => z.string().refine(isStorableText, STORABLE_TEXT_MESSAGE);
+/** The same, for other schemas whose strings reach the database (list filters). */
+export const StorableText = text();
 
 /** Any JSON value jsonb stores as sent; each bad string, number or nesting is named by its path. */
 export const JsonValue = z.unknown().superRefine((value, ctx) => {
