@@ -208,3 +208,15 @@ t.test(`(b) ${ARBITRARY_RUNS} arbitrary JSON and byte bodies (seed ${SEED}): a 4
   t.same((await service.get('/healthz')).body, { status: 'ok' }, 'healthy afterwards');
   t.same(service.logs.filter((line) => /unhandled error/.test(line)), [], 'no request reached the 500 path');
 });
+
+const LIST_KEYS = ['appId', 'status', 'executionType', 'messageGroupId', 'createdAfter', 'createdBefore', 'limit', 'cursor'];
+
+t.test(`(c) ${ARBITRARY_RUNS} list queries with arbitrary values (seed ${SEED}): never a 5xx`, async (t) => {
+  const queries = fc.dictionary(fc.oneof(fc.constantFrom(...LIST_KEYS), text), fc.oneof(text, fc.base64String({ maxLength: 40 })), { maxKeys: 3 });
+  await fc.assert(fc.asyncProperty(queries, async (query) => {
+    const search = new URLSearchParams(Object.entries(query).map(([key, value]) => [key.toWellFormed(), value.toWellFormed()])).toString();
+    const response = await service.get(`/v1/jobs?${search}`);
+    if (response.status >= 500) throw new Error(`GET /v1/jobs?${search} answered ${response.status}`);
+  }), { seed: SEED, numRuns: ARBITRARY_RUNS, endOnFailure: true });
+  t.same(service.logs.filter((line) => /unhandled error/.test(line)), [], 'no request reached the 500 path');
+});
