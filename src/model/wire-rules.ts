@@ -48,11 +48,10 @@ export function pathProblem(path: string): string | undefined {
 export function targetUrlProblem(value: string): string | undefined {
   if (/[\x00-\x20\x7f]/.test(value)) return 'must not contain spaces or control characters (percent-encode them)';
   if (value.includes('\\')) return 'must not contain \\ (the URL parser reads it as /; percent-encode it as %5C)';
-  const rawPath = value.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/)[0]!;
+  // Read from the text as written, without parsing it: create checks every URL it is given.
+  const [, authority = '', rawPath = ''] = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)([^?#]*)/i.exec(value) ?? [];
+  if (authority.includes('@')) return 'must not carry credentials; send them in a header';
   if (rawPath.split('/').some((segment) => DOT_SEGMENT.test(segment))) return 'must not contain . or .. segments (they would be resolved away)';
-  if (!URL.canParse(value)) return undefined;
-  const url = new URL(value);
-  if (url.username !== '' || url.password !== '') return 'must not carry credentials; send them in a header';
   if (value.includes('#')) return 'must not have a #fragment (it is never sent)';
   return undefined;
 }
