@@ -2,7 +2,9 @@
 // re-sealed when it rotates); and after a run that uses every kind of secret the service handles,
 // none of them appears in any log line, any response, or what a job recorded.
 import t from 'tap';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { AppKeys } from '../src/apps/app-keys.ts';
 import { SecretBox } from '../src/apps/secret-box.ts';
 import { parseConfig } from '../src/config/config.ts';
@@ -41,6 +43,10 @@ t.test('signing secrets are sealed at rest, a rotation of the key re-seals them,
   const rotated = await startTestService(t, { database, env: { RUN_WORKERS: 'false', SECRETS_ENCRYPTION_KEY: secondKey.toString('hex'), SECRETS_ENCRYPTION_PREVIOUS_KEYS: firstKey.toString('base64') } });
   t.ok(rotated.logs.includes('signing secrets of 1 app(s) sealed under SECRETS_ENCRYPTION_KEY'), 're-sealed under the new key');
   t.same((await new AppKeys(rotated.pool, undefined, 0, new SecretBox(secondKey)).signingSecrets(['early'])).get('early'), [secret, next], 'the new key alone opens both');
+  const { stdout } = await promisify(execFile)(process.execPath, ['src/cli.ts', 'apps', 'secret', 'early'], {
+    env: { ...process.env, DATABASE_URL: database.connectionString, SECRETS_ENCRYPTION_KEY: secondKey.toString('hex') },
+  });
+  t.equal(stdout.trim(), `current: ${secret}\nnext:    ${next}`, 'the CLI opens them with the same key');
   const resealed = (await storedSecrets(rotated, 'early')).signing_secret as string;
   t.throws(() => new SecretBox(firstKey).open(resealed, 'early'), /neither SECRETS_ENCRYPTION_KEY/, 'the previous key no longer opens it');
   t.throws(() => new SecretBox(secondKey).open(resealed, 'another-app'), 'bound to its app: it does not open as another app\'s');
