@@ -86,6 +86,7 @@ const cases: [string, unknown, string][] = [
   ['baseUrl with a tab inside', withMessage((m) => (m.execution.baseUrl = `${target.url}/a\tb`)), 'message.execution.baseUrl'],
   ['baseUrl with a .. segment', withMessage((m) => (m.execution.baseUrl = `${target.url}/api/../admin`)), 'message.execution.baseUrl'],
   ['baseUrl with a lone surrogate', withMessage((m) => (m.execution.baseUrl = `${target.url}/\ud800`)), 'message.execution.baseUrl'],
+  ['lambda-url with no region to sign for on this deployment', withMessage((m) => (m.execution = { type: 'lambda-url', functionUrl: target.url })), 'message.execution.region'],
   ['a Lambda function name Lambda would refuse', withMessage((m) => (m.execution = { type: 'lambda-invoke', functionName: 'my function' })), 'message.execution.functionName'],
   ['metadata text with a lone surrogate', withMessage((m) => (m.metadata = { notes: ['fine', { deep: '\ud800' }] })), 'message.metadata.notes.1.deep'],
   ['a metadata key with NUL', withMessage((m) => (m.metadata = { 'k\u0000': 1 })), 'message.metadata.k\u0000'],

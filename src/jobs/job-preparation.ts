@@ -23,6 +23,8 @@ export function assertExecutable(executors: ExecutorRegistry, execution: Executi
   if (!executors.supports(execution.type)) {
     throw ValidationError.field(field, `execution type "${execution.type}" is not available on this deployment`);
   }
+  const refusal = executors.refusal(execution);
+  if (refusal) throw ValidationError.field(field.replace(/type$/, refusal.field), refusal.message);
 }
 
 /** How far ahead a job may be scheduled; the DB lane keeps waiting jobs for 400 days. */
