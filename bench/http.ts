@@ -10,7 +10,7 @@ export interface JsonClient {
   close(): void;
 }
 
-export function jsonClient(baseUrl: string, sockets = 16): JsonClient {
+export function jsonClient(baseUrl: string, sockets = 16, apiKey = BENCH_ADMIN_KEY): JsonClient {
   const agent = new Agent({ keepAlive: true, maxSockets: sockets });
   const base = new URL(baseUrl);
   return {
@@ -23,7 +23,7 @@ export function jsonClient(baseUrl: string, sockets = 16): JsonClient {
           port: base.port,
           method: 'POST',
           path,
-          headers: { 'content-type': 'application/json', 'content-length': payload.length, authorization: `Bearer ${BENCH_ADMIN_KEY}` },
+          headers: { 'content-type': 'application/json', 'content-length': payload.length, authorization: `Bearer ${apiKey}` },
         }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -1,7 +1,8 @@
 // Operator commands: `npm run cli -- <command>`. Keys and secrets are printed once, here, and never
 // stored in a readable form (signing secrets excepted: an HMAC needs the secret itself).
 import { AppKeys } from './apps/app-keys.ts';
-import { ConfigError, loadConfig } from './config/config.ts';
+import { SecretBox } from './apps/secret-box.ts';
+import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { runningEmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
@@ -18,8 +19,7 @@ const USAGE = `usage: npm run cli -- <command>
   apps finish-rotation <app-id>   end it: the new secret becomes the only one
   admin create [name]             make an admin API key (acts on every app's jobs)`;
 
-async function connect(): Promise<Database> {
-  const config = loadConfig();
+async function connect(config: Config): Promise<Database> {
   // A running Switchyard owns the embedded server; a second start would stop it.
   const running = config.databaseUrl ? undefined : runningEmbeddedPostgres(config.dataDir);
   if (running) return { connectionString: running, embedded: true, close: async () => {} };
@@ -46,11 +46,14 @@ async function run(args: string[], print: (line: string) => void): Promise<numbe
     print(USAGE);
     return 2;
   }
-  const database = await connect();
+  const config = loadConfig();
+  const database = await connect(config);
   const pool = createPool(database.connectionString, { log: silentLogger, max: 2 });
   try {
     await migrate(database.connectionString);
-    const keys = new AppKeys(pool);
+    // The same key as the service: secrets are sealed when made and opened when shown.
+    const { secretsEncryption: encryption } = config;
+    const keys = new AppKeys(pool, undefined, 0, encryption && new SecretBox(encryption.key, encryption.previousKeys));
     switch (`${group} ${command}`) {
       case 'apps create': {
         const { keyId, key } = await keys.createAppKey(argument!);

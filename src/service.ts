@@ -3,6 +3,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AppKeys } from './apps/app-keys.ts';
+import { CreateRateLimit } from './apps/create-rate-limit.ts';
+import { SecretBox } from './apps/secret-box.ts';
 import type { Config } from './config/config.ts';
 import { ChangeListener } from './db/change-listener.ts';
 import { openDatabase } from './db/database.ts';
@@ -54,6 +56,7 @@ const REQUEST_TIMEOUT_MS = 60_000;
 const TIMEOUT_CHECK_MS = 1_000;
 
 export async function startSwitchyard(config: Config, log: Logger): Promise<Switchyard> {
+  for (const warning of config.warnings) log.warn(`warning: ${warning}`);
   const database = await openDatabase(config, log);
   const cleanups: (() => Promise<void>)[] = [() => database.close()];
   const drain = new Drain();
@@ -75,7 +78,9 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
     // with caching off (AUTH_CACHE_SECONDS=0) nothing would read it, so it holds no connection.
     const changes = config.authCacheSeconds > 0 ? await ChangeListener.start(database.connectionString, log) : undefined;
     if (changes) cleanups.push(() => changes.stop());
-    const appKeys = new AppKeys(pool, changes, config.authCacheSeconds);
+    const box = config.secretsEncryption && new SecretBox(config.secretsEncryption.key, config.secretsEncryption.previousKeys);
+    const appKeys = new AppKeys(pool, changes, config.authCacheSeconds, box);
+    await appKeys.sealAtRest(log);
     await appKeys.bootstrap({ bootstrapAdminKey: config.bootstrapAdminKey, embedded: database.embedded }, log);
     const aws = createAwsClients(config);
     cleanups.push(async () => aws.destroy());
@@ -121,7 +126,7 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
 
     const jobAdmin = new JobAdmin({ config, pool, dbLane, scheduler, log });
     const jobIntake = new JobIntake({ config, pool, dbLane, executors });
-    const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: config.createRateLimit, log });
+    const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: new CreateRateLimit(pool, config.createRateLimit), log });
     const server: Server = await new Promise((resolve, reject) => {
       const listening = createServer({
         maxHeaderSize: MAX_HEADER_BYTES,

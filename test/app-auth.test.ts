@@ -207,3 +207,13 @@ t.test('the per-app create rate limit: 429 with Retry-After; other apps and admi
   t.equal((await limited.post('/v1/jobs/create', restJob(target.url, { appId: 'fast' }))).status, 202, 'the admin key is not limited');
   t.equal((await limited.get('/v1/jobs', bearer(fast))).status, 200, 'reading is not limited');
 });
+
+t.test('the create rate limit holds across processes: two services on one database share each app\'s budget', async (t) => {
+  const env = { RUN_WORKERS: 'false', CREATE_RATE_LIMIT_PER_SECOND: '0.1', CREATE_RATE_LIMIT_BURST: '4' };
+  const first = await startTestService(t, { database: service.database, env });
+  const second = await startTestService(t, { database: service.database, env });
+  const { key } = await new AppKeys(first.pool).createAppKey('shared-rate');
+  const statuses: number[] = [];
+  for (let i = 0; i < 6; i++) statuses.push((await (i % 2 === 0 ? first : second).post('/v1/jobs/create', appJob(), bearer(key))).status);
+  t.same(statuses, [202, 202, 202, 202, 429, 429], 'a burst of 4 in all, not 4 per process');
+});

@@ -56,6 +56,15 @@ const BREAKERS: ((body: any) => void)[] = [
   (b) => (b.idempotencyKey = pick(['', 'k'.repeat(129), 5, null])),
   (b) => (b.messageGroupId = pick(['', 'g'.repeat(129), 'has space', {}])),
   (b) => (b[pick(['unknownField', 'app_id', 'constructor', 'status', 'id'])] = pick(JUNK)),
+  // Values of the right type that their destination refuses: a header, jsonb, a URL, base64.
+  (b) => (b.message.lambdaProxyMessage.headers = pick([{ 'x\r\ny': 'v' }, { x: 'a\nb' }, { x: '\u0000' }, { 'bad name': 'v' }, { x: '€' }])),
+  (b) => (b.message.lambdaProxyMessage.multiValueHeaders = pick([{ x: ['a', ''] }, { x: ['\r'] }])),
+  (b) => Object.assign(b.message.lambdaProxyMessage, { isBase64Encoded: true, body: pick(['not base64!', '====', 'a-_b']) }),
+  (b) => (b.message.lambdaProxyMessage.body = pick(['\ud800', 'x\udfffy', '\u0000'])),
+  (b) => (b.message.metadata = pick([{ a: '\ud83d' }, { '\u0000': 1 }, { deep: JSON.parse('['.repeat(60) + ']'.repeat(60)) }])),
+  (b) => (b.message.lambdaProxyMessage.path = pick(['/a/../b', '/%zz', '/a\\b', '/a\tb', '/\ud800'])),
+  (b) => (b.message.lambdaProxyMessage.queryStringParameters = pick([{ q: '\udc00' }, { q: 'x'.repeat(5000) }])),
+  (b) => (b.idempotencyKey = pick(['k\u0000', 'a\nb', '\ud800', 'ключ'])),
 ];
 
 function brokenCreateBody(): unknown {
@@ -102,7 +111,7 @@ function generate(): FuzzRequest {
     case 6: // Acting on jobs that do not exist, by any method.
       return { method: pick(['GET', 'POST', 'PUT', 'DELETE', 'PATCH']), path: `/v1/jobs/${pick(ID_LIKE)}${pick(['', '/retry', '/cancel', '/deadletter', '/explode'])}`, headers: { ...pick([admin, ...BAD_AUTH]) } };
     case 7: // Listing with bad filters.
-      return { method: 'GET', path: `/v1/jobs?${pick(['status=exploded', 'limit=0', 'limit=501', 'limit=abc', 'cursor=%%%', 'cursor=bm90LWEtY3Vyc29y', 'createdAfter=yesterday', 'unknown=1', 'appId=', 'messageGroupId=' + 'g'.repeat(200)])}`, headers: admin };
+      return { method: 'GET', path: `/v1/jobs?${pick(['status=exploded', 'limit=0', 'limit=501', 'limit=abc', 'cursor=%%%', 'cursor=bm90LWEtY3Vyc29y', 'createdAfter=yesterday', 'unknown=1', 'appId=', 'messageGroupId=' + 'g'.repeat(200), 'messageGroupId=%00', 'appId=a%00b', 'executionType=%00'])}`, headers: admin };
     case 8: // Internal routes without the right token.
       return { method: 'POST', path: pick(['/internal/v1/run-db-jobs', '/internal/v1/jobs/run']), headers: { ...json, ...pick([{}, admin, { authorization: `Bearer ${INTERNAL_TOKEN}x` }, { authorization: 'Bearer a.b.c' }]) }, body: JSON.stringify({ limit: pick([1, 0, -1, 'all', 100_000]) }) };
     default: // Unknown routes and methods.

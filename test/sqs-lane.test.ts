@@ -1,7 +1,9 @@
 // The SQS lane driven by its cron entry point (POST /internal/v1/poll-sqs), against fauxqs and a
 // real loopback target. No in-process consumers run here, so each poll is the only one.
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { createHash } from 'node:crypto';
 import t from 'tap';
+import { newJobId } from '../src/jobs/job-id.ts';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { verifyAsReceiver } from './helpers/signature.ts';
 import { startTestSqs } from './helpers/sqs.ts';
@@ -72,7 +74,7 @@ t.test('mode=sqs: the message carries the job, grouped by app, deduplicated by j
   t.ok(queueIsEmpty(), 'the message was deleted');
 });
 
-t.test('mode=sqs: messageGroupId is the group and idempotencyKey deduplicates', async (t) => {
+t.test('mode=sqs: messageGroupId is the group and idempotencyKey, hashed with the app, deduplicates', async (t) => {
   const target = await startTarget(() => ({ status: 200 }));
   t.teardown(() => target.close());
   const body = restJob(target.url, { mode: 'sqs', messageGroupId: 'order-7', idempotencyKey: 'charge-7' });
@@ -84,7 +86,7 @@ t.test('mode=sqs: messageGroupId is the group and idempotencyKey deduplicates', 
   const ready = readyMessages();
   t.equal(ready.length, 1, 'SQS kept one message for the repeated key');
   t.equal(ready[0]!.messageGroupId, 'order-7');
-  t.equal(ready[0]!.messageDeduplicationId, 'charge-7');
+  t.equal(ready[0]!.messageDeduplicationId, createHash('sha256').update('test-app\ncharge-7').digest('hex'), 'the key hashed with its app');
 
   t.match(await poll(), { received: 1, completed: 1 });
   t.match(await poll(), { received: 0 });
@@ -232,4 +234,77 @@ t.test('delays are refused for the SQS modes, naming the field', async (t) => {
   t.equal(refused.status, 400);
   t.match(refused.body, { error: 'validation_failed', fields: [{ field: 'delaySeconds' }] });
   t.ok(queueIsEmpty(), 'nothing was sent');
+});
+
+t.test('mode=sqs: two apps with the same key both run, and a key SQS would refuse as a deduplication id still works', async (t) => {
+  const target = await startTarget(() => ({ status: 200 }));
+  t.teardown(() => target.close());
+  const key = 'order #7 (first try)';
+  for (const appId of ['shop-a', 'shop-b']) {
+    const created = await service.post('/v1/jobs/create', restJob(target.url, { mode: 'sqs', appId, idempotencyKey: key }, { path: `/${appId}` }));
+    t.equal(created.status, 202, appId);
+  }
+  const ready = readyMessages();
+  t.equal(ready.length, 2, 'SQS kept both: the key is deduplicated within its app only');
+  t.ok(ready.every((message) => /^[0-9a-f]{64}$/.test(message.messageDeduplicationId!)), 'the ids are hashes, whatever the key holds');
+  await waitFor(async () => {
+    await poll();
+    return target.requests.length === 2;
+  }, { what: 'both jobs to run' });
+  t.same(target.requests.map((request) => [request.url, request.headers['idempotency-key']]).sort(), [['/shop-a', key], ['/shop-b', key]]);
+});
+
+t.test('the whole SQS message must fit 256 KiB: an oversized mode=both job is refused at create, not left in the outbox', async (t) => {
+  const jobsBefore = await jobCount();
+  const body = restJob('http://127.0.0.1:9', { mode: 'both', idempotencyKey: 'too-big' }, { body: 'b'.repeat(200 * 1024) });
+  body.message.metadata = { notes: 'm'.repeat(100 * 1024) };
+  const refused = await service.post('/v1/jobs/create', body);
+  t.equal(refused.status, 400);
+  t.match(refused.body.fields, [{ field: 'message', message: /SQS message of \d+ bytes; SQS takes at most 262144/ }]);
+  t.equal(await jobCount(), jobsBefore, 'no row');
+  const outbox = await service.pool.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'switchyard-sqs-outbox' AND state <> 'completed'`);
+  t.equal(outbox.rows[0].n, 0, 'nothing waits in the outbox');
+  const sqsOnly = await service.post('/v1/jobs/create', { ...body, mode: 'sqs', idempotencyKey: undefined });
+  t.equal(sqsOnly.status, 400, 'mode=sqs too');
+  t.ok(queueIsEmpty(), 'nothing was sent');
+});
+
+t.test('text SQS (or fauxqs) refuses raw (U+FFFE, U+FFFF, past U+FFFF) travels escaped and arrives as sent', async (t) => {
+  const target = await startTarget(() => ({ status: 200 }));
+  t.teardown(() => target.close());
+  const text = 'noncharacters \ufffe and \uffff, and 💥';
+  const created = await service.post('/v1/jobs/create', restJob(target.url, { mode: 'sqs' }, { body: text }));
+  t.equal(created.status, 202);
+  t.notMatch(readyMessages()[0]!.body, /[\ufffe\uffff\ud800-\udfff]/, 'the message body holds none of them raw');
+  t.match(await poll(), { received: 1, completed: 1 });
+  t.equal(target.requests[0]!.body.toString('utf8'), text);
+});
+
+t.test('a message create would refuse is rejected and recorded, never left to come back', async (t) => {
+  const target = await startTarget(() => ({ status: 500 }));
+  t.teardown(() => target.close());
+  const envelope = (change: (message: any) => void) => {
+    const message: any = { lambdaProxyMessage: { httpMethod: 'POST', path: '/hook', headers: {} }, execution: { type: 'rest-api', baseUrl: target.url }, metadata: {} };
+    change(message);
+    return JSON.stringify({
+      jobId: newJobId(), appId: 'forged', mode: 'sqs', attempt: 1, createdAt: new Date().toISOString(), messageGroupId: null, idempotencyKey: null,
+      maxAttempts: 1, retryPolicy: { baseDelaySeconds: 1, maxDelaySeconds: 1 }, message,
+    });
+  };
+  const bodies = [
+    envelope((m) => (m.metadata = { note: 'lone \ud800' })),
+    envelope((m) => (m.lambdaProxyMessage.headers = { 'bad\u0000name': 'v' })),
+    envelope((m) => (m.lambdaProxyMessage.headers = { 'x-a': 'a\r\nb' })),
+  ];
+  for (const [index, body] of bodies.entries()) {
+    await sqs.client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, MessageGroupId: 'forged', MessageDeduplicationId: `forged-${index}` }));
+  }
+  await waitFor(async () => (await poll()).received === 0 && queueIsEmpty(), { what: 'the queue to drain' });
+  const { rows } = await service.pool.query("SELECT error FROM sqs_rejected_messages WHERE group_id = 'forged' ORDER BY received_at");
+  t.equal(rows.length, 3, 'each recorded as rejected');
+  t.match(rows[0].error, /message\.metadata\.note: must be text PostgreSQL can store/);
+  t.match(rows[1].error, /headers\.bad\\u0000name/, 'a reason quoting a NUL is stored with it escaped');
+  t.match(rows[2].error, /headers\.x-a: must be an HTTP header value/);
+  t.equal(target.requests.length, 0, 'none was run');
+  t.equal(Number((await service.pool.query("SELECT count(*) FROM jobs WHERE app_id = 'forged'")).rows[0].count), 0);
 });

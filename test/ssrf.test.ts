@@ -4,7 +4,10 @@
 import t from 'tap';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createRestApiExecutor } from '../src/executors/rest-api.ts';
 import { createGuardedDispatcher, refusalReason, RefusedTargetError } from '../src/executors/ssrf-guard.ts';
+import { newJobId } from '../src/jobs/job-id.ts';
+import { assertTargetsAllowed, TargetVerdicts, VERDICT_TTL_MS } from '../src/jobs/target-check.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { restJob, startTestService } from './helpers/service.ts';
 import { startTarget } from './helpers/target.ts';
@@ -130,4 +133,44 @@ t.test('the dispatcher judges the address connected to, whatever the URL says', 
   const open = createGuardedDispatcher({ allowPrivate: true });
   t.teardown(() => open.close());
   t.equal((await fetch(target.url, { dispatcher: open } as RequestInit)).status, 200, 'allowed when the policy allows it');
+});
+
+t.test('the create-time verdict is kept for 30 s, and a name that turns private meanwhile is still refused at connect', async (t) => {
+  const target = await startTarget();
+  t.teardown(() => target.close());
+  // A resolver standing in for DNS, used both at create and at connect: the name first points at a
+  // public address, then (DNS rebinding) at loopback, where the test's target listens.
+  let answer = '93.184.215.14';
+  const lookups: string[] = [];
+  const resolve = async (host: string) => {
+    lookups.push(host);
+    return [{ address: answer, family: 4 }];
+  };
+  let now = 1_000_000;
+  const verdicts = new TargetVerdicts({ resolve, now: () => now });
+  const policy = { allowPrivate: false };
+  const url = `http://rebinding.example:${new URL(target.url).port}`;
+  const job = [{ execution: { type: 'rest-api' as const, baseUrl: url } }];
+
+  await assertTargetsAllowed(job, policy, verdicts);
+  await assertTargetsAllowed(job, policy, verdicts);
+  t.same(lookups, ['rebinding.example'], 'one lookup for two creates');
+  answer = '127.0.0.1';
+  now += VERDICT_TTL_MS - 1;
+  await assertTargetsAllowed(job, policy, verdicts);
+  t.equal(lookups.length, 1, 'within the 30 s the kept verdict answers, so a create is accepted');
+
+  const dispatcher = createGuardedDispatcher(policy, {}, resolve);
+  t.teardown(() => dispatcher.close());
+  const executor = createRestApiExecutor({ defaultTimeoutMs: 2_000, dispatcher });
+  const outcome = await executor.execute({
+    jobId: newJobId(), appId: 'a', attempt: 1, idempotencyKey: undefined, signal: new AbortController().signal,
+    lambdaProxyMessage: { httpMethod: 'POST', path: '/hook', body: 'x' }, execution: job[0]!.execution,
+  });
+  t.match(outcome, { kind: 'fail', reason: /target refused: rebinding\.example connected to 127\.0\.0\.1 is a loopback or private address/ }, 'the socket is judged at connect');
+  t.equal(target.requests.length, 0, 'nothing reached the private address');
+
+  now += 1;
+  await t.rejects(assertTargetsAllowed(job, policy, verdicts), { name: 'ValidationError', problems: [{ field: 'message.execution.baseUrl', message: /resolves to 127\.0\.0\.1/ }] }, 'after 30 s the name is looked up again, and refused at create');
+  t.equal(lookups.length, 3, 'one lookup at create, one at connect, one after the verdict expired');
 });

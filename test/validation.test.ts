@@ -60,6 +60,45 @@ const cases: [string, unknown, string][] = [
   ['idempotencyKey empty', { ...valid(), idempotencyKey: '' }, 'idempotencyKey'],
   ['messageGroupId too long', { ...valid(), messageGroupId: 'g'.repeat(129) }, 'messageGroupId'],
   ['the body a JSON array', [], '(body)'],
+  // Values the schema's types allow but their destination does not: each would have been accepted
+  // and then failed at every attempt, or answered 500 when PostgreSQL refused it.
+  ['a header name with CR/LF', withMessage((m) => (m.lambdaProxyMessage.headers = { 'x-a\r\nx-b': 'v' })), 'message.lambdaProxyMessage.headers.x-a\r\nx-b'],
+  ['a header name that is not a token', withMessage((m) => (m.lambdaProxyMessage.headers = { 'x a': 'v' })), 'message.lambdaProxyMessage.headers.x a'],
+  ['a header value with CR/LF', withMessage((m) => (m.lambdaProxyMessage.headers = { 'x-a': 'v\r\nx-b: injected' })), 'message.lambdaProxyMessage.headers.x-a'],
+  ['a header value with NUL', withMessage((m) => (m.lambdaProxyMessage.headers = { 'x-a': 'v\u0000' })), 'message.lambdaProxyMessage.headers.x-a'],
+  ['a header value past ASCII', withMessage((m) => (m.lambdaProxyMessage.headers = { 'x-a': '€' })), 'message.lambdaProxyMessage.headers.x-a'],
+  ['a header value with a trailing space', withMessage((m) => (m.lambdaProxyMessage.headers = { 'x-a': 'v ' })), 'message.lambdaProxyMessage.headers.x-a'],
+  ['a header named twice in different case', withMessage((m) => (m.lambdaProxyMessage.headers = { 'X-A': '1', 'x-a': '2' })), 'message.lambdaProxyMessage.headers.x-a'],
+  ['a multi-value header value with LF', withMessage((m) => (m.lambdaProxyMessage.multiValueHeaders = { 'x-a': ['fine', 'v\nx'] })), 'message.lambdaProxyMessage.multiValueHeaders.x-a.1'],
+  ['an execution header value with CR', withMessage((m) => (m.execution.headers = { authorization: 'Bearer a\rb' })), 'message.execution.headers.authorization'],
+  ['a scheduled target header value with LF', withMessage((m) => (m.execution = { type: 'schedule', delaySeconds: 60, targetExecution: { type: 'rest-api', baseUrl: target.url, headers: { 'x-a': 'a\nb' } } })), 'message.execution.targetExecution.headers.x-a'],
+  ['isBase64Encoded with a body that is not base64', withMessage((m) => Object.assign(m.lambdaProxyMessage, { isBase64Encoded: true, body: 'this is not base64!' })), 'message.lambdaProxyMessage.body'],
+  ['isBase64Encoded with base64url', withMessage((m) => Object.assign(m.lambdaProxyMessage, { isBase64Encoded: true, body: 'a-_b' })), 'message.lambdaProxyMessage.body'],
+  ['a body with a lone surrogate', withMessage((m) => (m.lambdaProxyMessage.body = 'half an emoji: \ud83d')), 'message.lambdaProxyMessage.body'],
+  ['a body with NUL', withMessage((m) => (m.lambdaProxyMessage.body = 'a\u0000b')), 'message.lambdaProxyMessage.body'],
+  ['a query value with a lone surrogate', withMessage((m) => (m.lambdaProxyMessage.queryStringParameters = { q: '\udc00' })), 'message.lambdaProxyMessage.queryStringParameters.q'],
+  ['a query that makes the URL longer than 4 KiB', withMessage((m) => (m.lambdaProxyMessage.multiValueQueryStringParameters = { q: ['x'.repeat(2100), 'y'.repeat(2100)] })), 'message.lambdaProxyMessage.multiValueQueryStringParameters'],
+  ['a path with a .. segment', withMessage((m) => (m.lambdaProxyMessage.path = '/public/%2e%2E/admin')), 'message.lambdaProxyMessage.path'],
+  ['a path with a stray %', withMessage((m) => (m.lambdaProxyMessage.path = '/100%')), 'message.lambdaProxyMessage.path'],
+  ['a path with a backslash', withMessage((m) => (m.lambdaProxyMessage.path = '/a\\b')), 'message.lambdaProxyMessage.path'],
+  ['a path with a tab', withMessage((m) => (m.lambdaProxyMessage.path = '/a\tb')), 'message.lambdaProxyMessage.path'],
+  ['an extra proxy-event field with NUL', withMessage((m) => (m.lambdaProxyMessage.requestContext = { stage: '\u0000' })), 'message.lambdaProxyMessage.requestContext.stage'],
+  ['baseUrl with credentials', withMessage((m) => (m.execution.baseUrl = 'http://user:pass@127.0.0.1:9')), 'message.execution.baseUrl'],
+  ['baseUrl with a fragment', withMessage((m) => (m.execution.baseUrl = `${target.url}/#top`)), 'message.execution.baseUrl'],
+  ['baseUrl with a tab inside', withMessage((m) => (m.execution.baseUrl = `${target.url}/a\tb`)), 'message.execution.baseUrl'],
+  ['baseUrl with a .. segment', withMessage((m) => (m.execution.baseUrl = `${target.url}/api/../admin`)), 'message.execution.baseUrl'],
+  ['baseUrl with a lone surrogate', withMessage((m) => (m.execution.baseUrl = `${target.url}/\ud800`)), 'message.execution.baseUrl'],
+  ['lambda-url with no region to sign for on this deployment', withMessage((m) => (m.execution = { type: 'lambda-url', functionUrl: target.url })), 'message.execution.region'],
+  ['a Lambda function name Lambda would refuse', withMessage((m) => (m.execution = { type: 'lambda-invoke', functionName: 'my function' })), 'message.execution.functionName'],
+  ['metadata text with a lone surrogate', withMessage((m) => (m.metadata = { notes: ['fine', { deep: '\ud800' }] })), 'message.metadata.notes.1.deep'],
+  ['a metadata key with NUL', withMessage((m) => (m.metadata = { 'k\u0000': 1 })), 'message.metadata.k\u0000'],
+  ['metadata nested 40 levels deep', withMessage((m) => (m.metadata = { deep: JSON.parse('['.repeat(40) + ']'.repeat(40)) })), `message.metadata.deep${'.0'.repeat(32)}`],
+  ['a metadata number JSON.parse makes Infinity', JSON.stringify(valid()).replace('"metadata":{}', '"metadata":{"n":1e400}'), 'message.metadata.n'],
+  ['idempotencyKey with NUL', { ...valid(), idempotencyKey: 'k\u0000' }, 'idempotencyKey'],
+  ['idempotencyKey with a line break (it is sent as a header)', { ...valid(), idempotencyKey: 'a\nb' }, 'idempotencyKey'],
+  ['idempotencyKey with a lone surrogate', { ...valid(), idempotencyKey: '\ud800' }, 'idempotencyKey'],
+  ['runAt further ahead than the DB lane keeps jobs', { ...valid(), runAt: new Date(Date.now() + 400 * 86_400_000).toISOString() }, 'runAt'],
+  ['runAt on a day that does not exist', { ...valid(), runAt: '2030-02-30T00:00:00Z' }, 'runAt'],
 ];
 
 for (const [what, body, field] of cases) {
@@ -73,6 +112,25 @@ for (const [what, body, field] of cases) {
     );
   });
 }
+
+t.test('batch items and the legacy route follow the same rules, each naming its own field', async (t) => {
+  const batch = await service.post('/v1/jobs/batch', { jobs: [valid(), withMessage((m) => (m.lambdaProxyMessage.headers = { 'x-a': 'a\r\nb' })), { ...valid(), idempotencyKey: '\ud800' }] });
+  t.equal(batch.status, 400);
+  t.same(batch.body.fields.map((problem: { field: string }) => problem.field).sort(), ['jobs.1.message.lambdaProxyMessage.headers.x-a', 'jobs.2.idempotencyKey']);
+  const legacy = async (body: unknown) => {
+    const response = await service.post('/v1/jobs/callback-http', body);
+    t.equal(response.status, 400, JSON.stringify(body));
+    return response.body.fields.map((problem: { field: string }) => problem.field);
+  };
+  t.same(await legacy({ appId: 'legacy', url: target.url, headers: { 'x-a': 'a\nb' } }), ['headers.x-a']);
+  t.same(await legacy({ appId: 'legacy', url: target.url, headers: { 'x a': 'v' } }), ['headers.x a']);
+  t.same(await legacy({ appId: 'legacy', url: target.url, body: 'lone \udfff' }), ['body']);
+  t.same(await legacy({ appId: 'legacy', url: target.url, body: { nested: ['\u0000'] } }), ['body.nested.0']);
+  t.same(await legacy(`{"appId":"legacy","url":"${target.url}","body":{"n":-1e999}}`), ['body.n']);
+  t.same(await legacy({ appId: 'legacy', url: `${target.url}/a/%2e%2e/b` }), ['url']);
+  t.same(await legacy({ appId: 'legacy', url: `${target.url}/hook?q=${'x'.repeat(2040)}`, body: 'y' }), ['url']);
+  t.same(await legacy({ appId: 'legacy', url: `${target.url}/hook`, body: 'z'.repeat(300 * 1024) }), ['body'], 'too large for the message: the body is what to shrink');
+});
 
 t.test('a body that is not JSON, or not sent as JSON, is refused', async (t) => {
   const broken = await service.post('/v1/jobs/create', '{"appId": ');

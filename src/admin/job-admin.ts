@@ -6,6 +6,7 @@ import type { Config } from '../config/config.ts';
 import { inTransaction, type Pool, type PoolClient } from '../db/pool.ts';
 import type { DbLane } from '../lanes/db-lane.ts';
 import * as admin from './job-admin-repository.ts';
+import { StorableText } from '../model/message-schema.ts';
 import { InvalidStateError, JobNotFoundError, ValidationError } from '../model/errors.ts';
 import * as repo from '../jobs/job-repository.ts';
 import { laneSettings } from '../jobs/job-preparation.ts';
@@ -18,10 +19,11 @@ import { parseOrThrow } from '../jobs/validation.ts';
 const MAX_PAGE_SIZE = 500;
 
 export const ListJobsQuery = z.strictObject({
-  appId: z.string().min(1).max(128).optional(),
+  // Compared with stored values in SQL, so held to what PostgreSQL can take as text.
+  appId: StorableText.min(1).max(128).optional(),
   status: JobStatusSchema.optional(),
-  executionType: z.string().min(1).max(64).optional(),
-  messageGroupId: z.string().min(1).max(128).optional(),
+  executionType: StorableText.min(1).max(64).optional(),
+  messageGroupId: StorableText.min(1).max(128).optional(),
   createdAfter: z.iso.datetime({ offset: true }).optional(),
   createdBefore: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number<string>().pipe(z.int().min(1).max(MAX_PAGE_SIZE)).optional(),

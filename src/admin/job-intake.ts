@@ -10,7 +10,7 @@ import * as admin from './job-admin-repository.ts';
 import { ValidationError } from '../model/errors.ts';
 import type { CreatedJob } from '../jobs/job-service.ts';
 import { assertExecutable, prepareDbJob, type PreparedJob } from '../jobs/job-preparation.ts';
-import { CreateJobRequest, LambdaProxyMessage } from '../model/message-schema.ts';
+import { AppId, CreateJobRequest, HeaderMap, JsonValue, LambdaProxyMessage, MAX_ATTEMPTS, TargetUrl } from '../model/message-schema.ts';
 import { assertTargetsAllowed } from '../jobs/target-check.ts';
 import { parseOrThrow } from '../jobs/validation.ts';
 
@@ -21,14 +21,13 @@ export const BatchCreateRequest = z.strictObject({
 });
 
 export const CallbackHttpRequest = z.strictObject({
-  appId: z.string().min(1).max(128).regex(/^[\w.:@\/-]+$/, 'may hold only letters, digits and . _ : @ / -'),
-  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048)
-    .refine((url) => !/^[a-z]+:\/\/[^/?#]*@/i.test(url), 'must not carry credentials; send them in a header'),
+  appId: AppId,
+  url: TargetUrl,
   method: LambdaProxyMessage.shape.httpMethod.optional(),
-  headers: z.record(z.string().min(1).max(256), z.string().max(8192)).optional(),
+  headers: HeaderMap.optional(),
   /** A string is sent as it is; anything else is sent as JSON. */
-  body: z.unknown().optional(),
-  maxAttempts: z.int().min(1).max(100).optional(),
+  body: JsonValue.optional(),
+  maxAttempts: z.int().min(1).max(MAX_ATTEMPTS).optional(),
   runAt: z.iso.datetime({ offset: true }).optional(),
 });
 export type CallbackHttpRequest = z.infer<typeof CallbackHttpRequest>;
@@ -80,7 +79,7 @@ export class JobIntake {
   /** The legacy contract: a rest-api job in the DB lane, with type 'callback-http' and the original body as payload. */
   async createCallbackHttp(input: unknown): Promise<CreatedJob> {
     const legacy = parseOrThrow(CallbackHttpRequest, input);
-    const request = parseOrThrow(CreateJobRequest, toCreateRequest(legacy));
+    const request = inLegacyTerms(() => parseOrThrow(CreateJobRequest, toCreateRequest(legacy)));
     await assertTargetsAllowed([{ execution: request.message.execution }], this.#policy()).catch((error) => {
       // The legacy body names the target as `url`.
       throw error instanceof ValidationError ? ValidationError.field('url', error.problems[0]!.message) : error;
@@ -140,6 +139,28 @@ export class JobIntake {
       });
       return slots.map(({ index, repeated }) => (repeated ? { ...results[index]!, created: false } : results[index]!));
     });
+  }
+}
+
+// Where each part of the create request a legacy request becomes came from, so that a problem found
+// in it names the legacy field (the URL's path and query are parts of `url`).
+const LEGACY_FIELDS: [RegExp, string][] = [
+  [/^message\.lambdaProxyMessage\.headers\./, 'headers.'],
+  [/^message\.lambdaProxyMessage(\.body)?$/, 'body'],
+  [/^message\.lambdaProxyMessage\..*$/, 'url'],
+  [/^message\.execution\..*$/, 'url'],
+  [/^retry\.maxAttempts$/, 'maxAttempts'],
+];
+
+function inLegacyTerms<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    throw new ValidationError(error.problems.map(({ field, message }) => {
+      const rule = LEGACY_FIELDS.find(([pattern]) => pattern.test(field));
+      return { field: rule ? field.replace(rule[0], rule[1]) : field, message };
+    }));
   }
 }
 

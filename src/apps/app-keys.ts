@@ -7,6 +7,7 @@ import { inTransaction, type Pool } from '../db/pool.ts';
 import { ValidationError } from '../model/errors.ts';
 import type { Logger } from '../ops/log.ts';
 import * as repo from './apps-repository.ts';
+import { isSealed, type SecretBox } from './secret-box.ts';
 
 /** Who is calling: an app (acts on its own jobs only) or an admin (acts on every app's jobs). */
 export type Caller = { kind: 'admin'; keyId: string } | { kind: 'app'; appId: string; keyId: string };
@@ -84,15 +85,60 @@ export class AppKeys {
   readonly #pool: Pool;
   readonly #callers: CachedLookups<Caller | undefined>;
   readonly #secrets: CachedLookups<string[]>;
+  readonly #box: SecretBox | undefined;
 
   /**
    * `changes` enables caching of key lookups and signing secrets, each answer for at most
-   * `cacheSeconds`; without it (or with 0) every call queries.
+   * `cacheSeconds`; without it (or with 0) every call queries. With `box`, signing secrets are
+   * stored sealed (SECRETS_ENCRYPTION_KEY); without it, as they are.
    */
-  constructor(pool: Pool, changes?: ChangeListener, cacheSeconds = 60) {
+  constructor(pool: Pool, changes?: ChangeListener, cacheSeconds = 60, box?: SecretBox) {
     this.#pool = pool;
     this.#callers = new CachedLookups(changes, cacheSeconds * 1000);
     this.#secrets = new CachedLookups(changes, cacheSeconds * 1000);
+    this.#box = box;
+  }
+
+  /** A new signing secret as it is stored. */
+  #stored(secret: string, appId: string): string {
+    return this.#box ? this.#box.seal(secret, appId) : secret;
+  }
+
+  #revealed(stored: string, appId: string): string {
+    if (!isSealed(stored)) return stored;
+    if (!this.#box) throw new Error(`app ${appId}'s signing secret is encrypted, and SECRETS_ENCRYPTION_KEY is not set`);
+    return this.#box.open(stored, appId);
+  }
+
+  /**
+   * At start: with a key, seals every signing secret not yet sealed under it (those stored before
+   * encryption was turned on, or under a previous key during a rotation); without one, refuses to go
+   * on if any secret is sealed, since no request could then be signed.
+   */
+  async sealAtRest(log: Logger): Promise<void> {
+    const box = this.#box;
+    const rows = await repo.findAllSigningSecrets(this.#pool);
+    const secretsOf = (row: (typeof rows)[number]) => [row.signing_secret, ...(row.signing_secret_next === null ? [] : [row.signing_secret_next])];
+    if (!box) {
+      if (rows.some((row) => secretsOf(row).some(isSealed))) {
+        throw new Error('apps\' signing secrets are encrypted, but SECRETS_ENCRYPTION_KEY is not set: set it (and SECRETS_ENCRYPTION_PREVIOUS_KEYS during a rotation) to the key they were sealed with');
+      }
+      return;
+    }
+    const stale = rows.filter((row) => !secretsOf(row).every((secret) => box.sealedWithCurrent(secret))).map((row) => row.id);
+    if (stale.length === 0) return;
+    const sealed = await inTransaction(this.#pool, async (client) => {
+      // Locked and read again: another process starting now may have sealed them already.
+      const locked = (await repo.lockSigningSecrets(client, stale)).filter((row) => !secretsOf(row).every((secret) => box.sealedWithCurrent(secret)));
+      await repo.replaceSigningSecrets(client, locked.map((row) => ({
+        id: row.id,
+        current: box.seal(this.#revealed(row.signing_secret, row.id), row.id),
+        next: row.signing_secret_next === null ? null : box.seal(this.#revealed(row.signing_secret_next, row.id), row.id),
+      })));
+      return locked.length;
+    });
+    this.#secrets.clear();
+    if (sealed) log.info({ apps: sealed }, `signing secrets of ${sealed} app(s) sealed under SECRETS_ENCRYPTION_KEY`);
   }
 
   async authenticate(key: string): Promise<Caller | undefined> {
@@ -109,7 +155,7 @@ export class AppKeys {
     if (!APP_ID.test(appId)) throw ValidationError.field('appId', 'must be 1-128 letters, digits or . _ : @ / -');
     const created = { keyId: newKeyId(), key: newSecret('sy') };
     await inTransaction(this.#pool, async (client) => {
-      await repo.ensureApp(client, appId, newSecret('whsec'));
+      await repo.ensureApp(client, appId, this.#stored(newSecret('whsec'), appId));
       await repo.insertKey(client, { keyId: created.keyId, appId, keyHash: hashKey(created.key), name: appId });
     });
     return created;
@@ -153,7 +199,8 @@ export class AppKeys {
   }
 
   /**
-   * The signing secrets of each app (current, then next while rotating). An app that has none yet
+   * The signing secrets of each app (current, then next while rotating), readable, for the executors
+   * to sign with. An app that has none yet
    * (an admin may create jobs for any app id) gets one, so every request is signed.
    */
   async signingSecrets(appIds: string[]): Promise<Map<string, string[]>> {
@@ -161,17 +208,18 @@ export class AppKeys {
       let rows = await repo.findSigningSecrets(this.#pool, unique);
       const missing = unique.filter((id) => !rows.some((row) => row.id === id));
       if (missing.length) {
-        await repo.ensureApps(this.#pool, missing.map((id) => ({ id, signingSecret: newSecret('whsec') })));
+        await repo.ensureApps(this.#pool, missing.map((id) => ({ id, signingSecret: this.#stored(newSecret('whsec'), id) })));
         rows = await repo.findSigningSecrets(this.#pool, unique);
       }
-      return new Map(rows.map((row) => [row.id, row.signing_secret_next ? [row.signing_secret, row.signing_secret_next] : [row.signing_secret]]));
+      return new Map(rows.map((row) => [row.id, [row.signing_secret, ...(row.signing_secret_next === null ? [] : [row.signing_secret_next])]
+        .map((secret) => this.#revealed(secret, row.id))]));
     });
   }
 
   /** Starts a rotation: returns the new secret, used alongside the current one until promoted. */
   async startRotation(appId: string): Promise<string | undefined> {
     const secret = newSecret('whsec');
-    const started = await repo.setNextSigningSecret(this.#pool, appId, secret);
+    const started = await repo.setNextSigningSecret(this.#pool, appId, this.#stored(secret, appId));
     this.#secrets.clear();
     return started ? secret : undefined;
   }

@@ -1,4 +1,5 @@
 // SQL for apps and their API keys: one function per statement, each taking the client to run on.
+import { named } from '../db/prepared.ts';
 import type { SqlClient } from '../db/sql-client.ts';
 
 export interface ApiKeyRow {
@@ -61,9 +62,32 @@ export async function ensureApps(db: SqlClient, apps: { id: string; signingSecre
   );
 }
 
-export async function findSigningSecrets(db: SqlClient, appIds: string[]): Promise<{ id: string; signing_secret: string; signing_secret_next: string | null }[]> {
+export async function findSigningSecrets(db: SqlClient, appIds: string[]): Promise<SigningSecretRow[]> {
   const { rows } = await db.query('SELECT id, signing_secret, signing_secret_next FROM apps WHERE id = ANY($1::text[])', [appIds]);
   return rows;
+}
+
+export type SigningSecretRow = { id: string; signing_secret: string; signing_secret_next: string | null };
+
+/** Every app's secrets as stored, to check at start that they are sealed under the current key. */
+export async function findAllSigningSecrets(db: SqlClient): Promise<SigningSecretRow[]> {
+  const { rows } = await db.query('SELECT id, signing_secret, signing_secret_next FROM apps');
+  return rows;
+}
+
+export async function lockSigningSecrets(db: SqlClient, appIds: string[]): Promise<SigningSecretRow[]> {
+  const { rows } = await db.query('SELECT id, signing_secret, signing_secret_next FROM apps WHERE id = ANY($1::text[]) FOR UPDATE', [appIds]);
+  return rows;
+}
+
+/** Writes apps' secrets anew (sealed again), one statement for all of them. */
+export async function replaceSigningSecrets(db: SqlClient, apps: { id: string; current: string; next: string | null }[]): Promise<void> {
+  if (apps.length === 0) return;
+  await db.query(
+    `UPDATE apps AS a SET signing_secret = u.current, signing_secret_next = u.next
+       FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, current, next) WHERE a.id = u.id`,
+    [apps.map((app) => app.id), apps.map((app) => app.current), apps.map((app) => app.next)],
+  );
 }
 
 /** Starts a rotation: requests are signed with both secrets until it is finished. */
@@ -79,4 +103,30 @@ export async function promoteNextSigningSecret(db: SqlClient, appId: string): Pr
     [appId],
   );
   return rows.length === 1;
+}
+
+/**
+ * Takes one create from the app's budget: `intervalSeconds` is 1 / rate, `burstSeconds` the burst in
+ * the same unit. Returns false, changing nothing, when the budget is spent. A first create inserts
+ * the row; every other one updates it in place (HOT: the table's only index is on app_id).
+ */
+export async function takeCreate(db: SqlClient, appId: string, intervalSeconds: number, burstSeconds: number): Promise<boolean> {
+  const { rows } = await db.query(named(
+    `INSERT INTO create_rate_limits AS r (app_id, paid_until) VALUES ($1, now() + $2 * interval '1 second')
+     ON CONFLICT (app_id) DO UPDATE SET paid_until = GREATEST(r.paid_until, now()) + $2 * interval '1 second'
+      WHERE GREATEST(r.paid_until, now()) + $2 * interval '1 second' <= now() + $3 * interval '1 second'
+     RETURNING 1`,
+    [appId, intervalSeconds, burstSeconds],
+  ));
+  return rows.length === 1;
+}
+
+/** Seconds until the app's next create would be allowed (after takeCreate refused one). */
+export async function secondsUntilCreate(db: SqlClient, appId: string, intervalSeconds: number, burstSeconds: number): Promise<number> {
+  const { rows } = await db.query(
+    `SELECT EXTRACT(EPOCH FROM paid_until + $2 * interval '1 second' - $3 * interval '1 second' - now())::float8 AS wait
+       FROM create_rate_limits WHERE app_id = $1`,
+    [appId, intervalSeconds, burstSeconds],
+  );
+  return Math.max(0, rows[0]?.wait ?? 0);
 }

@@ -47,7 +47,7 @@ export interface Config {
    * CIDR ranges. Cloud metadata addresses are refused whatever this says.
    */
   allowPrivateTargets: boolean | string[];
-  /** Per-app token bucket on job creation (per process): tokens per second and bucket size; 0 turns it off. */
+  /** Per-app rate of job creation with app keys, shared by every process: per second (0 turns it off) and burst. */
   createRateLimit: { perSecond: number; burst: number };
   aws: {
     sqsQueueUrl: string | undefined;
@@ -66,6 +66,14 @@ export interface Config {
   logLevel: LogLevel;
   /** JSON lines, readable lines, or readable only when stdout is a terminal (auto). */
   logFormat: 'json' | 'pretty' | 'auto';
+  /**
+   * The AES-256 key apps' signing secrets are sealed with at rest (SECRETS_ENCRYPTION_KEY), and keys
+   * that only open what they sealed during a rotation (SECRETS_ENCRYPTION_PREVIOUS_KEYS). Unset:
+   * secrets are stored as they are.
+   */
+  secretsEncryption: { key: Buffer; previousKeys: Buffer[] } | undefined;
+  /** What the configuration allows but an operator should hear about; logged at start. */
+  warnings: string[];
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -187,6 +195,7 @@ export function parseConfig(env: Env): Config {
     throw new ConfigError('RETRY_MAX_DELAY_SECONDS', 'must not be less than RETRY_BASE_DELAY_SECONDS');
   }
   checkScheduler(env);
+  const encryption = secretsEncryption(env);
   return {
     port: integer(env, 'PORT', 8000, 0, 65_535),
     host: text(env, 'HOST') ?? '127.0.0.1',
@@ -229,7 +238,36 @@ export function parseConfig(env: Env): Config {
     alertEmailTo: alertRecipients(env),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty', 'auto'] as const, 'auto'),
+    secretsEncryption: encryption,
+    warnings: warningsOf(env, encryption),
   };
+}
+
+/** A 32-byte key, given as base64 (44 characters) or hex (64). */
+function aesKey(name: string, raw: string): Buffer {
+  const key = /^[0-9a-f]{64}$/i.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
+  if (key.length !== 32 || (!/^[0-9a-f]{64}$/i.test(raw) && key.toString('base64') !== raw)) {
+    throw new ConfigError(name, 'must be 32 random bytes as base64 or hex (e.g. openssl rand -base64 32)');
+  }
+  return key;
+}
+
+function secretsEncryption(env: Env): Config['secretsEncryption'] {
+  const raw = text(env, 'SECRETS_ENCRYPTION_KEY');
+  const previous = (text(env, 'SECRETS_ENCRYPTION_PREVIOUS_KEYS') ?? '').split(',').map((key) => key.trim()).filter(Boolean);
+  if (raw === undefined) {
+    if (previous.length > 0) throw new ConfigError('SECRETS_ENCRYPTION_PREVIOUS_KEYS', 'needs SECRETS_ENCRYPTION_KEY: previous keys only open what they sealed, during a rotation to the current key');
+    return undefined;
+  }
+  return { key: aesKey('SECRETS_ENCRYPTION_KEY', raw), previousKeys: previous.map((key) => aesKey('SECRETS_ENCRYPTION_PREVIOUS_KEYS', key)) };
+}
+
+function warningsOf(env: Env, encryption: Config['secretsEncryption']): string[] {
+  const warnings: string[] = [];
+  if (text(env, 'NODE_ENV') === 'production' && encryption === undefined) {
+    warnings.push('SECRETS_ENCRYPTION_KEY is not set: apps\' signing secrets are stored in the database as they are; set it (openssl rand -base64 32) to seal them at rest');
+  }
+  return warnings;
 }
 
 /** EventBridge Scheduler needs both its target and its role; one without the other is a mistake. */

@@ -43,4 +43,9 @@ export type Outcome =
 export interface Executor {
   readonly type: ExecutionType;
   execute(request: ExecutionRequest): Promise<Outcome>;
+  /**
+   * Why this deployment could never run the execution (a setting it lacks), found at create so that
+   * it is a 400 and not a job that fails at every attempt; `field` is relative to the execution.
+   */
+  refusal?(execution: Execution): { field: string; message: string } | undefined;
 }

@@ -74,15 +74,19 @@ function rfc3986(value: string): string {
   return encodeURIComponent(value).replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
+const NO_REGION = 'no region to sign for: give execution.region, use a *.lambda-url.<region>.on.aws URL, or set AWS_LAMBDA_REGION';
+
 export function createLambdaUrlExecutor(options: LambdaUrlOptions): Executor {
   return {
     type: 'lambda-url',
+    refusal(execution) {
+      return regionOf(execution as LambdaUrlExecution, options.region) === undefined ? { field: 'region', message: NO_REGION } : undefined;
+    },
     async execute(request: ExecutionRequest): Promise<Outcome> {
       const execution = request.execution as LambdaUrlExecution;
       const region = regionOf(execution, options.region);
-      if (region === undefined) {
-        return { kind: 'fail', reason: 'no region to sign for: give execution.region, use a *.lambda-url.<region>.on.aws URL, or set AWS_LAMBDA_REGION' };
-      }
+      // Refused at create; a job stored before AWS_LAMBDA_REGION was unset still ends here.
+      if (region === undefined) return { kind: 'fail', reason: NO_REGION };
       let credentials: Credentials;
       try {
         credentials = await options.credentials();

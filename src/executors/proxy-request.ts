@@ -2,6 +2,7 @@
 // rest-api executor and the lambda-url executor, which differ only in where the request goes and
 // how it is signed.
 import type { LambdaProxyMessage } from '../model/message-schema.ts';
+import { targetUrl } from '../model/wire-rules.ts';
 
 export interface HttpRequestSpec {
   method: string;
@@ -13,13 +14,6 @@ export interface HttpRequestSpec {
 // Set by the HTTP client from the connection and body; a copied value would be wrong or refused.
 const HOP_BY_HOP = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection']);
 
-function joinUrl(base: string, path: string): URL {
-  const url = new URL(base);
-  const basePath = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
-  url.pathname = basePath + path;
-  return url;
-}
-
 /**
  * The multi-value maps win where both are given, as in API Gateway, where they hold every value and
  * the single-value maps only the last one.
@@ -29,12 +23,7 @@ export function buildProxyRequest(
   message: LambdaProxyMessage,
   extraHeaders: Record<string, string> = {},
 ): HttpRequestSpec {
-  const url = joinUrl(baseUrl, message.path);
-  const multiQuery = message.multiValueQueryStringParameters ?? {};
-  for (const [key, values] of Object.entries(multiQuery)) for (const value of values) url.searchParams.append(key, value);
-  for (const [key, value] of Object.entries(message.queryStringParameters ?? {})) {
-    if (!(key in multiQuery)) url.searchParams.append(key, value);
-  }
+  const url = targetUrl(baseUrl, message);
 
   const headers = new Headers();
   const multiHeaders = message.multiValueHeaders ?? {};
@@ -45,7 +34,7 @@ export function buildProxyRequest(
   for (const [key, value] of Object.entries(message.headers ?? {})) {
     if (!HOP_BY_HOP.has(key.toLowerCase()) && !multiNames.has(key.toLowerCase())) headers.set(key, value);
   }
-  for (const [key, value] of Object.entries(extraHeaders)) headers.set(key, value);
+  for (const [key, value] of Object.entries(extraHeaders)) if (!HOP_BY_HOP.has(key.toLowerCase())) headers.set(key, value);
 
   const hasBody = message.body !== undefined && message.body !== null && message.body !== '';
   const body = hasBody ? (message.isBase64Encoded ? Buffer.from(message.body!, 'base64') : Buffer.from(message.body!, 'utf8')) : undefined;

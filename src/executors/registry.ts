@@ -1,6 +1,6 @@
 // The one executor registry: routes a message to the executor of its execution type. A type with no
 // executor here is refused at create time, so no job is accepted that nothing could run.
-import type { ExecutionType } from '../model/message-schema.ts';
+import type { Execution, ExecutionType } from '../model/message-schema.ts';
 import type { Executor, ExecutionRequest, Outcome } from './executor.ts';
 import { redactOutcome, secretValuesOf } from './redact.ts';
 
@@ -13,6 +13,11 @@ export class ExecutorRegistry {
 
   supports(type: ExecutionType): boolean {
     return this.#executors.has(type);
+  }
+
+  /** Why the execution could never run here, beyond its type (see Executor.refusal). */
+  refusal(execution: Execution): { field: string; message: string } | undefined {
+    return this.#executors.get(execution.type)?.refusal?.(execution);
   }
 
   async execute(request: ExecutionRequest): Promise<Outcome> {

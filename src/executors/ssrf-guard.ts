@@ -9,7 +9,8 @@
 //   actually connected to, after DNS, so a name that resolves differently later (DNS rebinding) or an
 //   IP literal is caught before a byte of the request is written.
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import type { LookupAddress } from 'node:dns';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 
 export interface TargetPolicy {
@@ -72,16 +73,20 @@ function hostOf(url: URL): string {
   return url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
 }
 
+/** Every address a name resolves to; the system resolver (getaddrinfo) unless a test gives another. */
+export type Resolver = (host: string) => Promise<{ address: string; family: number }[]>;
+const systemResolver: Resolver = (host) => lookup(host, { all: true, verbatim: true });
+
 /**
  * Resolves a target URL's host and returns why it is refused, or undefined. A name that does not
  * resolve now is not refused: DNS may be briefly down, and the execution-time check still applies.
  */
-export async function checkTargetUrl(target: string, policy: TargetPolicy): Promise<string | undefined> {
+export async function checkTargetUrl(target: string, policy: TargetPolicy, resolve: Resolver = systemResolver): Promise<string | undefined> {
   const host = hostOf(new URL(target));
   if (isIP(host)) return refusalReason(host, policy);
   let addresses: { address: string }[];
   try {
-    addresses = await lookup(host, { all: true, verbatim: true });
+    addresses = await resolve(host);
   } catch {
     return undefined;
   }
@@ -97,8 +102,8 @@ export async function checkTargetUrl(target: string, policy: TargetPolicy): Prom
  * address the policy refuses. It checks the socket's remote address, so whatever resolved the name
  * and however the URL was written, the address actually reached is the one judged.
  */
-export function createGuardedDispatcher(policy: TargetPolicy, options: Agent.Options = {}): Dispatcher {
-  const connect = buildConnector({});
+export function createGuardedDispatcher(policy: TargetPolicy, options: Agent.Options = {}, resolve?: Resolver): Dispatcher {
+  const connect = buildConnector(resolve ? { lookup: lookupWith(resolve) } : {});
   return new Agent({
     ...options,
     connect: (connectOptions, callback) => connect(connectOptions, (error, socket) => {
@@ -111,6 +116,16 @@ export function createGuardedDispatcher(policy: TargetPolicy, options: Agent.Opt
       callback(null, socket!);
     }),
   });
+}
+
+/** A resolver in the shape net.connect's `lookup` option takes. */
+function lookupWith(resolve: Resolver): LookupFunction {
+  return (host, options, callback) => {
+    resolve(host).then((addresses) => {
+      if (options.all) (callback as (error: null, addresses: LookupAddress[]) => void)(null, addresses);
+      else callback(null, addresses[0]!.address, addresses[0]!.family);
+    }, (error: NodeJS.ErrnoException) => callback(error, '', 0));
+  };
 }
 
 /** The RefusedTargetError somewhere down a fetch error's cause chain, if that is why it failed. */

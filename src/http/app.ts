@@ -2,6 +2,7 @@
 import Koa from 'koa';
 import { Router } from '@koa/router';
 import type { AppKeys } from '../apps/app-keys.ts';
+import type { CreateRateLimit } from '../apps/create-rate-limit.ts';
 import type { JobAdmin } from '../admin/job-admin.ts';
 import type { JobIntake } from '../admin/job-intake.ts';
 import type { JobService } from '../jobs/job-service.ts';
@@ -29,7 +30,8 @@ export interface AppOptions {
   scheduledMessages: ScheduledMessages;
   internalToken: string | undefined;
   appKeys: AppKeys;
-  createRateLimit: { perSecond: number; burst: number };
+  /** The per-app create rate, shared by every process. */
+  createRateLimit: CreateRateLimit;
   bodyLimitBytes?: number;
   log: Logger;
 }

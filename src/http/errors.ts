@@ -53,7 +53,10 @@ export function errorMiddleware(log: Logger) {
         ctx.set(error.headers);
         ctx.body = { error: error.code, message: error.message };
       } else {
-        // The message may carry internals; the log keeps it, the caller gets a plain 500.
+        // Never the answer to bad input: whatever a request holds is refused by the schema before
+        // anything is stored or sent, so an input that lands here (a database error it caused, say)
+        // is a defect to fix at validation, not to map. The message may carry internals; the log
+        // keeps it, the caller gets a plain 500.
         log.error({ err: error, method: ctx.method, path: ctx.path }, `unhandled error on ${ctx.method} ${ctx.path}`);
         ctx.status = 500;
         ctx.body = { error: 'internal', message: 'internal error' };

@@ -1,38 +1,21 @@
-// A per-app token bucket on job creation. It lives in this process's memory: with several
-// processes behind a load balancer each allows the configured rate, so the fleet allows N times it.
-// That is enough to stop one app's runaway loop from starving the others, which is its purpose.
+// The per-app create rate limit as middleware: an app-key request to a create route takes one create
+// from its app's budget, shared by every process (src/apps/create-rate-limit.ts), or gets 429.
 import type { Context, Next } from 'koa';
+import type { CreateRateLimit } from '../apps/create-rate-limit.ts';
 import { appScope } from './app-auth.ts';
 import { HttpError } from './errors.ts';
 
-interface Bucket {
-  tokens: number;
-  updatedAt: number;
-}
-
-// Buckets idle long enough to have refilled are dropped, so memory tracks active apps only.
-const SWEEP_EVERY = 1000;
-
-export function createRateLimit(settings: { perSecond: number; burst: number }, now: () => number = () => performance.now()) {
-  const buckets = new Map<string, Bucket>();
-  let calls = 0;
+export function createRateLimit(limit: CreateRateLimit) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const appId = appScope(ctx);
     // Admin keys are operators' and scripts' credentials, trusted not to need a guard against a loop.
-    if (appId === undefined || settings.perSecond === 0) return next();
-    const at = now();
-    if (++calls % SWEEP_EVERY === 0) {
-      for (const [key, bucket] of buckets) if ((at - bucket.updatedAt) / 1000 * settings.perSecond >= settings.burst) buckets.delete(key);
+    if (appId === undefined) return next();
+    const allowance = await limit.take(appId);
+    if (!allowance.allowed) {
+      const { perSecond, burst } = limit.rate;
+      const retryAfter = allowance.retryAfterSeconds;
+      throw new HttpError(429, 'rate_limited', `app "${appId}" may create ${perSecond} jobs per second (bursts of ${burst}); try again in ${retryAfter} s`, { 'Retry-After': String(retryAfter) });
     }
-    const bucket = buckets.get(appId) ?? { tokens: settings.burst, updatedAt: at };
-    bucket.tokens = Math.min(settings.burst, bucket.tokens + ((at - bucket.updatedAt) / 1000) * settings.perSecond);
-    bucket.updatedAt = at;
-    buckets.set(appId, bucket);
-    if (bucket.tokens < 1) {
-      const retryAfter = Math.max(1, Math.ceil((1 - bucket.tokens) / settings.perSecond));
-      throw new HttpError(429, 'rate_limited', `app "${appId}" may create ${settings.perSecond} jobs per second (bursts of ${settings.burst}); try again in ${retryAfter} s`, { 'Retry-After': String(retryAfter) });
-    }
-    bucket.tokens -= 1;
     await next();
   };
 }

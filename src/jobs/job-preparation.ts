@@ -23,10 +23,22 @@ export function assertExecutable(executors: ExecutorRegistry, execution: Executi
   if (!executors.supports(execution.type)) {
     throw ValidationError.field(field, `execution type "${execution.type}" is not available on this deployment`);
   }
+  const refusal = executors.refusal(execution);
+  if (refusal) throw ValidationError.field(field.replace(/type$/, refusal.field), refusal.message);
 }
 
+/** How far ahead a job may be scheduled; the DB lane keeps waiting jobs for 400 days. */
+const MAX_SCHEDULE_AHEAD_SECONDS = 365 * 24 * 3600;
+
+/** A runAt further ahead than the DB lane keeps waiting jobs would be deleted before it ran. */
 function runAtOf(request: Pick<CreateJobRequest, 'runAt' | 'delaySeconds'>, now = Date.now()): Date | null {
-  if (request.runAt !== undefined) return new Date(request.runAt);
+  if (request.runAt !== undefined) {
+    const runAt = new Date(request.runAt);
+    if (runAt.getTime() - now > MAX_SCHEDULE_AHEAD_SECONDS * 1000) {
+      throw ValidationError.field('runAt', `must be at most ${MAX_SCHEDULE_AHEAD_SECONDS / 86_400} days ahead`);
+    }
+    return runAt;
+  }
   if (request.delaySeconds !== undefined) return new Date(now + request.delaySeconds * 1000);
   return null;
 }
@@ -100,9 +112,6 @@ export function carriedFrom(row: JobRow): CarriedJob {
 export function backoffAfter(job: Pick<CarriedJob, 'maxAttempts' | 'retryPolicy'>, attemptsUsed: number, now = Date.now()): Date {
   return new Date(now + nominalDelaySeconds({ maxAttempts: job.maxAttempts, ...job.retryPolicy }, attemptsUsed) * 1000);
 }
-
-/** How far ahead a job may be scheduled; the DB lane keeps waiting jobs for 400 days. */
-const MAX_SCHEDULE_AHEAD_SECONDS = 365 * 24 * 3600;
 
 /**
  * The moment a schedule job runs, rounded up to a whole second (EventBridge's at() has no

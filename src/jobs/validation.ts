@@ -9,7 +9,9 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.
     result.error.issues.map((issue) => {
       const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
       const path = [...issue.path.map(String), ...(keys.length === 1 ? keys : [])];
-      return { field: path.join('.') || '(body)', message: issue.message };
+      // A bad key of a map: say what is wrong with the key, not only that it is one.
+      const message = issue.code === 'invalid_key' && issue.issues[0] ? `the key ${issue.issues[0].message}` : issue.message;
+      return { field: path.join('.') || '(body)', message };
     }),
   );
 }

@@ -1,20 +1,26 @@
 // What an SQS message carries: the unified message with the metadata needed to run it without the
-// database (mode=sqs writes nothing to Postgres), and to hand it to the DB lane if it fails.
+// database (mode=sqs writes nothing to Postgres), and to hand it to the DB lane if it fails. A message
+// is checked against the same schema as a create request, so one that create would refuse is
+// rejected here (recorded, never run), whoever sent it.
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { Message, Mode } from '../model/message-schema.ts';
+import { AppId, IdempotencyKey, MAX_ATTEMPTS, Message, MessageGroupId, Mode, RetryOverride } from '../model/message-schema.ts';
 import type { RetryPolicy } from '../jobs/retry-policy.ts';
+
+/** SQS's limit on a message body, in bytes of UTF-8. */
+export const MAX_SQS_MESSAGE_BYTES = 256 * 1024;
 
 export const SqsEnvelope = z.strictObject({
   jobId: z.uuid(),
-  appId: z.string().min(1),
+  appId: AppId,
   mode: Mode.exclude(['db']),
   /** The attempt the message stands for when it was sent; SQS re-deliveries add to it. */
-  attempt: z.int().min(1),
+  attempt: z.int().min(1).max(MAX_ATTEMPTS),
   createdAt: z.iso.datetime({ offset: true }),
-  messageGroupId: z.string().min(1).nullable(),
-  idempotencyKey: z.string().min(1).nullable(),
-  maxAttempts: z.int().min(1),
-  retryPolicy: z.strictObject({ baseDelaySeconds: z.int().min(1), maxDelaySeconds: z.int().min(1) }),
+  messageGroupId: MessageGroupId.nullable(),
+  idempotencyKey: IdempotencyKey.nullable(),
+  maxAttempts: z.int().min(1).max(MAX_ATTEMPTS),
+  retryPolicy: RetryOverride.pick({ baseDelaySeconds: true, maxDelaySeconds: true }).required(),
   message: Message,
 });
 export type SqsEnvelope = z.infer<typeof SqsEnvelope>;
@@ -41,21 +47,39 @@ export function buildEnvelope(input: EnvelopeInput): SqsEnvelope {
     idempotencyKey: input.idempotencyKey,
     maxAttempts: input.policy.maxAttempts,
     retryPolicy: { baseDelaySeconds: input.policy.baseDelaySeconds, maxDelaySeconds: input.policy.maxDelaySeconds },
-    message: input.message,
+    // Always present, as it is when a mode=both job is sent from its row: the size measured at
+    // create is then the size sent.
+    message: { ...input.message, metadata: input.message.metadata ?? {} },
   };
+}
+
+/**
+ * The message body: the envelope as JSON, with U+FFFE, U+FFFF and every character past U+FFFF
+ * written as \u escapes, which JSON.parse turns back into the same text. SQS refuses the first two
+ * in a body, and JSON.stringify writes them raw; fauxqs, the emulator the tests run against, refuses
+ * the others too (SQS itself takes them), and escaped they cost 12 bytes instead of 4.
+ */
+export function envelopeBody(envelope: SqsEnvelope): string {
+  return JSON.stringify(envelope).replace(/[\ufffe\uffff]|[\ud800-\udbff][\udc00-\udfff]/g, (chars) =>
+    Array.from({ length: chars.length }, (_, unit) => `\\u${chars.charCodeAt(unit).toString(16)}`).join(''));
 }
 
 /** The SQS FIFO group: the caller's message group, else the app, so an app's jobs keep their order. */
 export const sqsGroupOf = (envelope: Pick<SqsEnvelope, 'messageGroupId' | 'appId'>) => envelope.messageGroupId ?? envelope.appId;
 
 /**
- * SQS deduplicates on this within its five-minute window. A mode=sqs job has nothing else to
- * deduplicate on, so its idempotency key (else its job id) is the id. A mode=both job's key was
- * already settled by its row's unique index, and the message must carry that row's job: keyed on
- * its job id, a mode=sqs message with the same key sent just before cannot make SQS drop it.
+ * SQS deduplicates on this within its five-minute window, across the whole queue. A mode=sqs job has
+ * nothing else to deduplicate on, so its idempotency key, hashed together with its app, is the id:
+ * two apps using the same key never drop each other's message, and any key fits SQS's rules for the
+ * id (at most 128 of its characters). Without a key, the job id. A mode=both job's key was already
+ * settled by its row's unique index, and the message must carry that row's job: keyed on its job id,
+ * a mode=sqs message with the same key sent just before cannot make SQS drop it.
  */
-export const deduplicationIdOf = (envelope: Pick<SqsEnvelope, 'mode' | 'idempotencyKey' | 'jobId'>) =>
-  envelope.mode === 'both' ? envelope.jobId : envelope.idempotencyKey ?? envelope.jobId;
+export function deduplicationIdOf(envelope: Pick<SqsEnvelope, 'mode' | 'appId' | 'idempotencyKey' | 'jobId'>): string {
+  if (envelope.mode === 'both' || envelope.idempotencyKey === null) return envelope.jobId;
+  // appId cannot hold a newline, so app and key cannot run into each other.
+  return createHash('sha256').update(`${envelope.appId}\n${envelope.idempotencyKey}`).digest('hex');
+}
 
 export type ParsedMessage = { ok: true; envelope: SqsEnvelope } | { ok: false; reason: string };
 
@@ -64,8 +88,9 @@ export function parseEnvelope(body: string): ParsedMessage {
   let json: unknown;
   try {
     json = JSON.parse(body);
-  } catch (error) {
-    return { ok: false, reason: `the body is not JSON: ${(error as Error).message}` };
+  } catch {
+    // Not JSON.parse's message: it quotes the body, which may carry a job's credentials, into the log.
+    return { ok: false, reason: 'the body is not JSON' };
   }
   const result = SqsEnvelope.safeParse(json);
   if (!result.success) {

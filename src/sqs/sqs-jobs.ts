@@ -18,7 +18,7 @@ import type { Drain } from '../jobs/drain.ts';
 import type { Logger } from '../ops/log.ts';
 import type { SqsIntake } from '../jobs/ports.ts';
 import type { RetryPolicy } from '../jobs/retry-policy.ts';
-import { buildEnvelope, deduplicationIdOf, sqsGroupOf, type SqsEnvelope } from './sqs-envelope.ts';
+import { buildEnvelope, deduplicationIdOf, envelopeBody, MAX_SQS_MESSAGE_BYTES, sqsGroupOf, type SqsEnvelope } from './sqs-envelope.ts';
 import { handleMessage, type MessageResult } from './sqs-message-handler.ts';
 
 export interface SqsCreated {
@@ -104,6 +104,11 @@ export class SqsJobs implements SqsIntake {
       policy,
       message: request.message,
     });
+    const size = Buffer.byteLength(envelopeBody(envelope));
+    if (size > MAX_SQS_MESSAGE_BYTES) {
+      // Checked for mode=both too: its row would otherwise wait in the outbox for a send SQS refuses.
+      throw ValidationError.field('message', `makes an SQS message of ${size} bytes; SQS takes at most ${MAX_SQS_MESSAGE_BYTES} (256 KiB): shrink message.lambdaProxyMessage or message.metadata, or use mode "db"`);
+    }
     if (envelope.mode === 'sqs') {
       await this.#send(envelope);
       return { id, status: 'pending', created: true };
@@ -136,7 +141,7 @@ export class SqsJobs implements SqsIntake {
   }
 
   async #send(envelope: SqsEnvelope): Promise<void> {
-    await this.#deps.lane.send({ body: JSON.stringify(envelope), groupId: sqsGroupOf(envelope), deduplicationId: deduplicationIdOf(envelope) });
+    await this.#deps.lane.send({ body: envelopeBody(envelope), groupId: sqsGroupOf(envelope), deduplicationId: deduplicationIdOf(envelope) });
   }
 
   /**
