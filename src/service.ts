@@ -21,6 +21,8 @@ import { KEEP_ALIVE } from './executors/http-send.ts';
 import { createGuardedDispatcher } from './executors/ssrf-guard.ts';
 import { createApp } from './http/app.ts';
 import type { Logger } from './ops/log.ts';
+import { Metrics } from './ops/metrics.ts';
+import { readQueueStats } from './admin/job-stats-repository.ts';
 import { JobAdmin } from './admin/job-admin.ts';
 import { JobIntake } from './admin/job-intake.ts';
 import { JobService } from './jobs/job-service.ts';
@@ -35,6 +37,8 @@ export interface Switchyard {
   embedded: boolean;
   pool: Pool;
   jobs: JobService;
+  /** This service's Prometheus registry (GET /metrics). */
+  metrics: Metrics;
   /** The EventBridge Scheduler callback. */
   scheduledMessages: ScheduledMessages;
   /** Stops claiming, lets running jobs finish within the shutdown bound, closes everything. */
@@ -55,6 +59,9 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
     await migrate(database.connectionString, log);
     const pool = createPool(database.connectionString, { log });
     cleanups.push(() => pool.end());
+    const metrics = new Metrics();
+    metrics.watchPool(pool);
+    metrics.watchQueues(() => readQueueStats(pool));
     // Closed after the lane has stopped (cleanups run in reverse), when no attempt is left in flight.
     const dispatcher = createGuardedDispatcher({ allowPrivate: config.allowPrivateTargets }, KEEP_ALIVE);
     cleanups.push(() => dispatcher.destroy());
@@ -86,10 +93,10 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
       : silentNotifier;
     // Every path that runs a job (the DB lane, the SQS lane, the scheduler callback) signs with these.
     const signingSecrets = (appIds: string[]) => appKeys.signingSecrets(appIds);
-    const sqsJobs = await SqsJobs.fromConfig({ config, pool, dbLane, executors, signingSecrets, log, connectionString: database.connectionString }, cleanups);
-    const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, scheduler, notifier, log, signingSecrets });
+    const sqsJobs = await SqsJobs.fromConfig({ config, pool, dbLane, executors, signingSecrets, log, metrics, connectionString: database.connectionString }, cleanups);
+    const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, scheduler, notifier, log, metrics, signingSecrets });
     const scheduledMessages = new ScheduledMessages({
-      pool, dbLane, executors, scheduler, notifier, defaultTimeoutMs: config.defaultTimeoutMs, signingSecrets, log,
+      pool, dbLane, executors, scheduler, notifier, defaultTimeoutMs: config.defaultTimeoutMs, signingSecrets, log, metrics,
     });
 
     if (config.runWorkers) {
@@ -108,8 +115,11 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
     }
 
     const jobAdmin = new JobAdmin({ config, pool, dbLane });
-    const jobIntake = new JobIntake({ config, pool, dbLane, executors });
-    const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: config.createRateLimit, log });
+    const jobIntake = new JobIntake({ config, pool, dbLane, executors, metrics });
+    const app = createApp({
+      jobs, jobAdmin, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: config.createRateLimit, log,
+      metrics, metricsToken: config.metricsToken,
+    });
     const server: Server = await new Promise((resolve, reject) => {
       const listening = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback()).listen(config.port, config.host, () => resolve(listening));
       listening.once('error', reject);
@@ -128,6 +138,7 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
       embedded: database.embedded,
       pool,
       jobs,
+      metrics,
       scheduledMessages,
       stop: () => (stopping ??= runCleanups()),
     };

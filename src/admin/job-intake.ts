@@ -11,6 +11,7 @@ import { ValidationError } from '../model/errors.ts';
 import type { CreatedJob } from '../jobs/job-service.ts';
 import { assertExecutable, prepareDbJob, type PreparedJob } from '../jobs/job-preparation.ts';
 import { CreateJobRequest, LambdaProxyMessage } from '../model/message-schema.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import { assertTargetsAllowed } from '../jobs/target-check.ts';
 import { parseOrThrow } from '../jobs/validation.ts';
 
@@ -40,6 +41,8 @@ export interface JobIntakeDeps {
   pool: Pool;
   dbLane: DbLane;
   executors: ExecutorRegistry;
+  /** Counts the jobs each batch and legacy create made. */
+  metrics?: Metrics;
 }
 
 export class JobIntake {
@@ -47,8 +50,10 @@ export class JobIntake {
   readonly #pool: Pool;
   readonly #dbLane: DbLane;
   readonly #executors: ExecutorRegistry;
+  readonly #metrics: Metrics | undefined;
 
   constructor(deps: JobIntakeDeps) {
+    this.#metrics = deps.metrics;
     this.#config = deps.config;
     this.#pool = deps.pool;
     this.#dbLane = deps.dbLane;
@@ -124,7 +129,7 @@ export class JobIntake {
       return { index: unique.length - 1, repeated: false };
     });
 
-    return inTransaction(this.#pool, async (client) => {
+    const created = await inTransaction(this.#pool, async (client) => {
       const inserted = await admin.insertJobs(client, unique.map((job) => job.row));
       const earlier = await admin.findJobsByIdempotencyKeys(client, unique
         .filter((job) => !inserted.has(job.row.id))
@@ -140,6 +145,11 @@ export class JobIntake {
       });
       return slots.map(({ index, repeated }) => (repeated ? { ...results[index]!, created: false } : results[index]!));
     });
+    // Counted once committed; every job stored here is a new DB-lane job.
+    for (const [index, job] of created.entries()) {
+      if (job.created) this.#metrics?.jobCreated({ lane: 'db', type: jobs[index]!.row.executionType, appId: jobs[index]!.row.appId });
+    }
+    return created;
   }
 }
 

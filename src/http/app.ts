@@ -8,6 +8,7 @@ import type { JobService } from '../jobs/job-service.ts';
 import type { ScheduledMessages } from '../scheduling/scheduled-messages.ts';
 import type { SqsJobs } from '../sqs/sqs-jobs.ts';
 import type { Logger } from '../ops/log.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import { requireApiKey } from './app-auth.ts';
 import { errorMiddleware, HttpError } from './errors.ts';
 import { createRateLimit } from './rate-limit.ts';
@@ -16,6 +17,7 @@ import { internalRoutes } from './routes/internal.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { jobAdminRoutes } from './routes/job-admin.ts';
 import { legacyRoutes } from './routes/legacy.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { sqsRoutes } from './routes/sqs.ts';
 import { scheduledMessageRoutes } from './routes/scheduled-messages.ts';
@@ -32,11 +34,15 @@ export interface AppOptions {
   createRateLimit: { perSecond: number; burst: number };
   bodyLimitBytes?: number;
   log: Logger;
+  metrics: Metrics;
+  /** May read /metrics besides an admin key. */
+  metricsToken: string | undefined;
 }
 
 export const MAX_URL_LENGTH = 4096;
 const CREATE_PATHS = new Set(['/v1/jobs/create', '/v1/jobs/batch', '/v1/jobs/callback-http']);
-const PUBLIC_PATHS = new Set(['/healthz', '/openapi.json']);
+// Open to all, or checking credentials of their own (/metrics takes METRICS_TOKEN too).
+const PUBLIC_PATHS = new Set(['/healthz', '/openapi.json', '/metrics']);
 
 function routedPath(path: string): string {
   let decoded = path;
@@ -89,6 +95,7 @@ export function createApp(options: AppOptions): Koa {
     legacyRoutes(options.jobs, options.jobIntake, options.internalToken, bodyLimitBytes),
     sqsRoutes(options.sqsJobs, options.internalToken, bodyLimitBytes),
     openApiRoutes(),
+    metricsRoutes(options.metrics, options.appKeys, options.metricsToken),
     scheduledMessageRoutes(options.scheduledMessages, options.internalToken, bodyLimitBytes),
   ]) {
     app.use(router.routes());

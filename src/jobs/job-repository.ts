@@ -95,21 +95,32 @@ export async function findJob(db: SqlClient, id: string): Promise<JobRow | undef
 }
 
 /** What running an attempt needs of its row, and no more: every column returned is parsed per job. */
-export type RunnableRow = Pick<JobRow, 'id' | 'app_id' | 'execution_type' | 'lambda_proxy_message' | 'execution_config' | 'idempotency_key' | 'max_attempts'>;
+export type RunnableRow = Pick<JobRow, 'id' | 'app_id' | 'execution_type' | 'lambda_proxy_message' | 'execution_config' | 'idempotency_key' | 'max_attempts' | 'started_at'> & {
+  /** When this attempt was due (see DUE_AT), for the queue-wait metric. */
+  due_at: Date;
+};
+
+/**
+ * When a waiting job is due to start, as SQL over a jobs row `j`: a retry's time, else its runAt, else
+ * when it last became pending (its creation, or a retry by hand). The queue-wait metric measures from
+ * it and the queue gauges (src/admin/job-stats-repository.ts) count by it.
+ */
+export const DUE_AT = (j: string) => `COALESCE(${j}.next_retry_at, GREATEST(${j}.run_at, ${j}.updated_at))`;
 
 /**
  * Marks claimed attempts as running and returns what running them needs (the message to execute).
  * A row that is no longer runnable (cancelled meanwhile, or finished) is not returned, and the caller
  * lets its lane job go without running it. `running` is accepted: that is an attempt whose worker was
- * lost, now claimed again.
+ * lost, now claimed again. `prior` is the row as the statement found it, before SET cleared next_retry_at.
  */
 export async function markRunning(db: SqlClient, attempts: { id: string; attempt: number }[]): Promise<RunnableRow[]> {
   const { rows } = await db.query(named(
     `UPDATE jobs AS j
         SET status = 'running', attempts = LEAST(a.attempt, j.max_attempts), started_at = now(), updated_at = now(), next_retry_at = NULL
-       FROM unnest($1::uuid[], $2::int[]) AS a(id, attempt)
-      WHERE j.id = a.id AND j.status IN ('pending', 'retrying', 'running', 'scheduled')
-      RETURNING j.id, j.app_id, j.execution_type, j.lambda_proxy_message, j.execution_config, j.idempotency_key, j.max_attempts`,
+        FROM unnest($1::uuid[], $2::int[]) AS a(id, attempt), jobs AS prior
+      WHERE j.id = a.id AND prior.id = a.id AND j.status IN ('pending', 'retrying', 'running', 'scheduled')
+      RETURNING j.id, j.app_id, j.execution_type, j.lambda_proxy_message, j.execution_config, j.idempotency_key, j.max_attempts,
+                j.started_at, ${DUE_AT('prior')} AS due_at`,
     [attempts.map((a) => a.id), attempts.map((a) => a.attempt)],
   ));
   return rows;

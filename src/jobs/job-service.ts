@@ -12,7 +12,8 @@ import { assertExecutable, prepareDbJob } from './job-preparation.ts';
 import * as repo from './job-repository.ts';
 import { CreateJobRequest, type Execution } from '../model/message-schema.ts';
 import type { Logger } from '../ops/log.ts';
-import { logAttempt } from './attempt-log.ts';
+import { laneOfNewJob, type Metrics } from '../ops/metrics.ts';
+import { observeAttempt } from './attempt-log.ts';
 import type { JobScheduler, SqsIntake } from './ports.ts';
 import { attemptStatus, resolveRetryPolicy } from './retry-policy.ts';
 import { assertTargetsAllowed } from './target-check.ts';
@@ -53,6 +54,8 @@ export interface JobServiceDeps {
   /** The signing secrets of each app whose jobs are about to run (see AppKeys.signingSecrets). */
   signingSecrets?: SigningSecretsLookup;
   log: Logger;
+  /** Counts creates and settled attempts; absent in tools and tests that need none. */
+  metrics?: Metrics;
 }
 
 export class JobService {
@@ -65,8 +68,10 @@ export class JobService {
   readonly #notifier: DeadLetterNotifier;
   readonly #log: Logger;
   readonly #signingSecrets: SigningSecretsLookup;
+  readonly #metrics: Metrics | undefined;
 
   constructor(deps: JobServiceDeps) {
+    this.#metrics = deps.metrics;
     this.#scheduler = deps.scheduler;
     this.#notifier = deps.notifier ?? silentNotifier;
     this.#signingSecrets = deps.signingSecrets ?? noSigningSecrets;
@@ -81,6 +86,13 @@ export class JobService {
   /** Validates, stores and enqueues one job. Nothing is stored or sent when the input is refused. */
   async create(input: unknown): Promise<CreatedJob> {
     const request = parseOrThrow(CreateJobRequest, input);
+    const job = await this.#create(request);
+    const type = request.message.execution.type;
+    if (job.created) this.#metrics?.jobCreated({ lane: laneOfNewJob(request.mode, type), type, appId: request.appId });
+    return job;
+  }
+
+  async #create(request: CreateJobRequest): Promise<CreatedJob> {
     this.#assertRunnable(request.mode, request.message.execution);
     await assertTargetsAllowed([{ execution: request.message.execution }], { allowPrivate: this.#config.allowPrivateTargets });
     if (request.mode !== 'db') return this.#sqsJobs!.create(request, resolveRetryPolicy(this.#config.retry, request.retry));
@@ -177,7 +189,10 @@ export class JobService {
       else if (status === 'retrying') counts.retrying++;
       else if (status === 'failed') counts.failed++;
       else counts.deadLettered++;
-      logAttempt(this.#log, { jobId: row.id, appId: row.app_id, lane: 'db', type: row.execution_type, attempt: job.attempt, maxAttempts: row.max_attempts, status, outcome });
+      observeAttempt({ log: this.#log, metrics: this.#metrics }, {
+        jobId: row.id, appId: row.app_id, lane: 'db', type: row.execution_type, attempt: job.attempt, maxAttempts: row.max_attempts, status, outcome,
+        startedAt: row.started_at ?? undefined, dueAt: row.due_at,
+      });
       if (status === 'dead_lettered') {
         const attempts = Math.min(job.attempt, row.max_attempts);
         alertInBackground(this.#notifier, { id: row.id, appId: row.app_id, executionType: row.execution_type, attempts, lastError: outcome.kind === 'ok' ? null : outcome.reason }, this.#log);

@@ -9,11 +9,12 @@ import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { DbLane, LaneSend } from '../lanes/db-lane.ts';
 import { alertInBackground, type DeadLetterNotifier } from '../jobs/dead-letter-alerts.ts';
 import { expireInSecondsFor } from '../jobs/job-preparation.ts';
-import { logAttempt } from '../jobs/attempt-log.ts';
+import { observeAttempt } from '../jobs/attempt-log.ts';
 import * as repo from '../jobs/job-repository.ts';
 import type { JobScheduler } from '../jobs/ports.ts';
 import { TargetExecution } from '../model/message-schema.ts';
 import type { Logger } from '../ops/log.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import { claimScheduledJob } from './schedule-repository.ts';
 import { hasAttemptsLeft, nominalDelaySeconds } from '../jobs/retry-policy.ts';
 import { parseOrThrow } from '../jobs/validation.ts';
@@ -41,6 +42,7 @@ export interface ScheduledMessageDeps {
   defaultTimeoutMs: number;
   signingSecrets: SigningSecretsLookup;
   log: Logger;
+  metrics?: Metrics;
 }
 
 /** The EventBridge Scheduler callback, for the HTTP route and the Lambda handler alike. */
@@ -101,7 +103,10 @@ async function processScheduledMessage(deps: ScheduledMessageDeps, input: unknow
     }]);
   });
 
-  logAttempt(deps.log, { jobId: row.id, appId: row.app_id, lane: 'scheduler', type: row.execution_type, attempt: row.attempts, maxAttempts: row.max_attempts, status, outcome });
+  observeAttempt(deps, {
+    jobId: row.id, appId: row.app_id, lane: 'scheduler', type: row.execution_type, attempt: row.attempts, maxAttempts: row.max_attempts, status, outcome,
+    startedAt: row.started_at ?? undefined, dueAt: row.run_at,
+  });
   if (status === 'dead_lettered') {
     alertInBackground(deps.notifier, { id: row.id, appId: row.app_id, executionType: row.execution_type, attempts: row.attempts, lastError: outcome.kind === 'ok' ? null : outcome.reason }, deps.log);
   }

@@ -14,6 +14,7 @@ import { prepareDbJob } from '../jobs/job-preparation.ts';
 import * as repo from '../jobs/job-repository.ts';
 import type { CreateJobRequest } from '../model/message-schema.ts';
 import type { Logger } from '../ops/log.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import type { SqsIntake } from '../jobs/ports.ts';
 import type { RetryPolicy } from '../jobs/retry-policy.ts';
 import { buildEnvelope, deduplicationIdOf, sqsGroupOf, type SqsEnvelope } from './sqs-envelope.ts';
@@ -38,6 +39,8 @@ export interface SqsJobsDeps {
   /** The signing secrets of the apps whose messages run here; none (unsigned) when not given. */
   signingSecrets?: SigningSecretsLookup;
   log: Logger;
+  /** Counts receives, what became of each message, and (through the handler) every attempt. */
+  metrics?: Metrics;
   /** How long a received message stays hidden; extended while its job runs. */
   visibilityTimeoutSeconds?: number;
 }
@@ -140,8 +143,19 @@ export class SqsJobs implements SqsIntake {
    */
   async poll(limit: number): Promise<PollCounts> {
     const forwarded = await this.#deps.outbox.forwardDue(limit, (jobId) => this.forward(jobId));
-    const messages = await this.#deps.lane.receive({ limit, waitSeconds: 0, visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds });
+    const messages = await this.#receive({ limit, waitSeconds: 0, visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds });
     return { forwarded, ...await this.#runBatch(messages) };
+  }
+
+  async #receive(request: Parameters<MessageLane['receive']>[0]): Promise<ReceivedMessage[]> {
+    try {
+      const messages = await this.#deps.lane.receive(request);
+      this.#deps.metrics?.sqsReceived(messages.length > 0 ? 'messages' : 'empty');
+      return messages;
+    } catch (error) {
+      if (!request.signal?.aborted) this.#deps.metrics?.sqsReceived('error');
+      throw error;
+    }
   }
 
   /**
@@ -165,8 +179,11 @@ export class SqsJobs implements SqsIntake {
     await Promise.all([...groups.values()].map(async (group) => {
       for (const message of group) {
         try {
-          counts[await handleMessage(deps, message)]++;
+          const result = await handleMessage(deps, message);
+          counts[result]++;
+          this.#deps.metrics?.sqsMessageHandled(result);
         } catch (error) {
+          this.#deps.metrics?.sqsMessageHandled('left_for_redelivery');
           this.#deps.log.warn({ messageId: message.messageId, reason: (error as Error).message }, `sqs message ${message.messageId} left for redelivery: ${(error as Error).message}`);
           return;
         }
@@ -185,7 +202,7 @@ export class SqsJobs implements SqsIntake {
     const signal = this.#stopping.signal;
     while (!signal.aborted) {
       try {
-        const messages = await this.#deps.lane.receive({
+        const messages = await this.#receive({
           limit: CONSUMER_BATCH,
           waitSeconds: LONG_POLL_SECONDS,
           visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds,

@@ -10,8 +10,9 @@ import type { SqlClient } from '../db/sql-client.ts';
 import type { DbLane } from '../lanes/db-lane.ts';
 import type { MessageLane, ReceivedMessage } from './sqs-lane.ts';
 import { laneSettings } from '../jobs/job-preparation.ts';
-import { logAttempt } from '../jobs/attempt-log.ts';
+import { observeAttempt } from '../jobs/attempt-log.ts';
 import type { Logger } from '../ops/log.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import * as repo from '../jobs/job-repository.ts';
 import { attemptStatus, nominalDelaySeconds } from '../jobs/retry-policy.ts';
 import { parseEnvelope, type SqsEnvelope } from './sqs-envelope.ts';
@@ -29,6 +30,7 @@ export interface MessageHandlerDeps {
   signingSecrets: SigningSecretsLookup;
   signal: AbortSignal;
   log: Logger;
+  metrics?: Metrics;
 }
 
 export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedMessage): Promise<MessageResult> {
@@ -74,7 +76,11 @@ export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedM
     ? { kind: 'fail', reason: `the consumer running attempt ${envelope.maxAttempts} of ${envelope.maxAttempts} was lost` }
     : await executeKeepingVisible(deps, message, envelope, attempt);
   const status = attemptStatus(outcome, attempt, envelope.maxAttempts);
-  logAttempt(deps.log, { jobId: envelope.jobId, appId: envelope.appId, lane: 'sqs', type: envelope.message.execution.type, attempt, maxAttempts: envelope.maxAttempts, status, outcome });
+  observeAttempt(deps, {
+    jobId: envelope.jobId, appId: envelope.appId, lane: 'sqs', type: envelope.message.execution.type, attempt, maxAttempts: envelope.maxAttempts, status, outcome,
+    // A first delivery was due when the job was created; a redelivery's due time SQS does not tell.
+    startedAt, dueAt: attempt === 1 ? new Date(envelope.createdAt) : undefined,
+  });
 
   if (status === 'completed' && envelope.mode === 'sqs') return done(deps, message, 'completed');
   const recorded = await inTransaction(deps.pool, async (client) => {
