@@ -23,6 +23,7 @@ import { createApp } from './http/app.ts';
 import type { Logger } from './ops/log.ts';
 import { Metrics } from './ops/metrics.ts';
 import { readQueueStats } from './admin/job-stats-repository.ts';
+import { BulkActions } from './admin/bulk-actions.ts';
 import { JobAdmin } from './admin/job-admin.ts';
 import { JobIntake } from './admin/job-intake.ts';
 import { JobService } from './jobs/job-service.ts';
@@ -39,6 +40,7 @@ export interface Switchyard {
   jobs: JobService;
   /** This service's Prometheus registry (GET /metrics). */
   metrics: Metrics;
+  bulkActions: BulkActions;
   /** The EventBridge Scheduler callback. */
   scheduledMessages: ScheduledMessages;
   /** Stops claiming, lets running jobs finish within the shutdown bound, closes everything. */
@@ -116,8 +118,12 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
 
     const jobAdmin = new JobAdmin({ config, pool, dbLane });
     const jobIntake = new JobIntake({ config, pool, dbLane, executors, metrics });
+    // Runs by every process, so a run whose process died is resumed by another; stopped before the pool closes.
+    const bulkActions = new BulkActions({ pool, jobAdmin, log, metrics });
+    bulkActions.startSweep();
+    cleanups.push(() => bulkActions.stop());
     const app = createApp({
-      jobs, jobAdmin, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: config.createRateLimit, log,
+      jobs, jobAdmin, bulkActions, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: config.createRateLimit, log,
       metrics, metricsToken: config.metricsToken,
     });
     const server: Server = await new Promise((resolve, reject) => {
@@ -139,6 +145,7 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
       pool,
       jobs,
       metrics,
+      bulkActions,
       scheduledMessages,
       stop: () => (stopping ??= runCleanups()),
     };

@@ -25,18 +25,8 @@ export interface JobKey {
  * a JavaScript Date would round.
  */
 export async function listJobs(db: SqlClient, filter: JobFilter, limit: number, after: JobKey | undefined): Promise<(JobRow & { key: string })[]> {
-  const conditions: string[] = [];
   const values: unknown[] = [];
-  const add = (sql: (placeholder: string) => string, value: unknown) => {
-    values.push(value);
-    conditions.push(sql(`$${values.length}`));
-  };
-  if (filter.appId !== undefined) add((p) => `app_id = ${p}`, filter.appId);
-  if (filter.status !== undefined) add((p) => `status = ${p}`, filter.status);
-  if (filter.executionType !== undefined) add((p) => `execution_type = ${p}`, filter.executionType);
-  if (filter.messageGroupId !== undefined) add((p) => `message_group_id = ${p}`, filter.messageGroupId);
-  if (filter.createdAfter !== undefined) add((p) => `created_at > ${p}::timestamptz`, filter.createdAfter);
-  if (filter.createdBefore !== undefined) add((p) => `created_at < ${p}::timestamptz`, filter.createdBefore);
+  const conditions = filterConditions(filter, values);
   if (after !== undefined) {
     values.push(after.createdAt, after.id);
     conditions.push(`(created_at, id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
@@ -51,6 +41,25 @@ export async function listJobs(db: SqlClient, filter: JobFilter, limit: number, 
     values,
   );
   return rows;
+}
+
+/**
+ * The WHERE conditions a filter stands for, over the jobs table's own columns, with their values
+ * appended to `values` (so a caller can add placeholders of its own before or after).
+ */
+export function filterConditions(filter: JobFilter, values: unknown[]): string[] {
+  const conditions: string[] = [];
+  const add = (sql: (placeholder: string) => string, value: unknown) => {
+    values.push(value);
+    conditions.push(sql(`$${values.length}`));
+  };
+  if (filter.appId !== undefined) add((p) => `app_id = ${p}`, filter.appId);
+  if (filter.status !== undefined) add((p) => `status = ${p}`, filter.status);
+  if (filter.executionType !== undefined) add((p) => `execution_type = ${p}`, filter.executionType);
+  if (filter.messageGroupId !== undefined) add((p) => `message_group_id = ${p}`, filter.messageGroupId);
+  if (filter.createdAfter !== undefined) add((p) => `created_at > ${p}::timestamptz`, filter.createdAfter);
+  if (filter.createdBefore !== undefined) add((p) => `created_at < ${p}::timestamptz`, filter.createdBefore);
+  return conditions;
 }
 
 /** Reads a job and locks its row until the caller's transaction ends, so no worker moves it meanwhile. */

@@ -2,6 +2,7 @@
 import Koa from 'koa';
 import { Router } from '@koa/router';
 import type { AppKeys } from '../apps/app-keys.ts';
+import type { BulkActions } from '../admin/bulk-actions.ts';
 import type { JobAdmin } from '../admin/job-admin.ts';
 import type { JobIntake } from '../admin/job-intake.ts';
 import type { JobService } from '../jobs/job-service.ts';
@@ -13,6 +14,7 @@ import { requireApiKey } from './app-auth.ts';
 import { errorMiddleware, HttpError } from './errors.ts';
 import { createRateLimit } from './rate-limit.ts';
 import { requestLog } from './request-log.ts';
+import { bulkActionRoutes } from './routes/bulk-actions.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { jobAdminRoutes } from './routes/job-admin.ts';
@@ -25,6 +27,7 @@ import { scheduledMessageRoutes } from './routes/scheduled-messages.ts';
 export interface AppOptions {
   jobs: JobService;
   jobAdmin: JobAdmin;
+  bulkActions: BulkActions;
   jobIntake: JobIntake;
   /** The SQS side, when a queue is configured. */
   sqsJobs?: SqsJobs;
@@ -92,6 +95,7 @@ export function createApp(options: AppOptions): Koa {
     jobRoutes(options.jobs, bodyLimitBytes),
     internalRoutes(options.jobs, options.internalToken, bodyLimitBytes),
     jobAdminRoutes(options.jobAdmin, options.jobIntake, bodyLimitBytes),
+    bulkActionRoutes(options.bulkActions, bodyLimitBytes),
     legacyRoutes(options.jobs, options.jobIntake, options.internalToken, bodyLimitBytes),
     sqsRoutes(options.sqsJobs, options.internalToken, bodyLimitBytes),
     openApiRoutes(),

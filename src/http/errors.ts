@@ -1,7 +1,7 @@
 // The one place that maps errors to HTTP responses. Every error answer is JSON:
 // {error: <code>, message, ...details}; a field error names the field.
 import type { Context, Next } from 'koa';
-import { InvalidStateError, JobNotFoundError, ValidationError } from '../model/errors.ts';
+import { BulkActionNotFoundError, InvalidStateError, JobNotFoundError, ValidationError } from '../model/errors.ts';
 import type { Logger } from '../ops/log.ts';
 
 /** An error that already knows its HTTP status (bad JSON, a body too large, auth). */
@@ -33,6 +33,9 @@ export function errorMiddleware(log: Logger) {
       } else if (error instanceof JobNotFoundError) {
         ctx.status = 404;
         ctx.body = { error: 'job_not_found', message: error.message, id: error.jobId };
+      } else if (error instanceof BulkActionNotFoundError) {
+        ctx.status = 404;
+        ctx.body = { error: 'bulk_action_not_found', message: error.message, id: error.bulkActionId };
       } else if (error instanceof InvalidStateError) {
         ctx.status = 409;
         ctx.body = { error: 'invalid_state', message: error.message, id: error.jobId, status: error.status };
