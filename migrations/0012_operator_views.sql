@@ -36,6 +36,20 @@ CREATE TABLE bulk_actions (
 CREATE INDEX bulk_actions_created_idx ON bulk_actions (created_at DESC);
 CREATE INDEX bulk_actions_running_idx ON bulk_actions (lease_until) WHERE status = 'running';
 
+-- Dashboard sessions (src/apps/dashboard-sessions.ts): a person logs in with an admin key once and
+-- gets an opaque session id in an HttpOnly cookie. Only its SHA-256 is kept (like API keys), with the
+-- CSRF token its forms carry. In the database rather than in memory, so a session works on every
+-- service process behind a load balancer and outlives a restart; it ends at expires_at, at logout,
+-- or as soon as the admin key it was opened with is revoked (checked at every request).
+CREATE TABLE dashboard_sessions (
+  id_hash     bytea PRIMARY KEY,
+  key_id      text NOT NULL REFERENCES api_keys (key_id) ON DELETE CASCADE,
+  csrf_token  text NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  expires_at  timestamptz NOT NULL
+);
+CREATE INDEX dashboard_sessions_expires_idx ON dashboard_sessions (expires_at);
+
 -- The dashboard's last hour: jobs that ended, minute by minute, and the latest failures. Partial:
 -- an entry is added only by the update that finishes a job, not by creates or claims.
 CREATE INDEX jobs_completed_at_idx ON jobs (completed_at) WHERE completed_at IS NOT NULL;
@@ -46,4 +60,5 @@ CREATE INDEX job_attempts_finished_idx ON job_attempts (finished_at);
 
 DROP INDEX job_attempts_finished_idx;
 DROP INDEX jobs_completed_at_idx;
+DROP TABLE dashboard_sessions;
 DROP TABLE bulk_actions;

@@ -25,6 +25,8 @@ import { Metrics } from './ops/metrics.ts';
 import { readQueueStats } from './admin/job-stats-repository.ts';
 import { BulkActions } from './admin/bulk-actions.ts';
 import { JobAdmin } from './admin/job-admin.ts';
+import { JobStats } from './admin/job-stats.ts';
+import { DashboardSessions } from './apps/dashboard-sessions.ts';
 import { JobIntake } from './admin/job-intake.ts';
 import { JobService } from './jobs/job-service.ts';
 import { DbLane } from './lanes/db-lane.ts';
@@ -124,7 +126,7 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
     cleanups.push(() => bulkActions.stop());
     const app = createApp({
       jobs, jobAdmin, bulkActions, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: config.createRateLimit, log,
-      metrics, metricsToken: config.metricsToken,
+      metrics, metricsToken: config.metricsToken, dashboard: { stats: new JobStats(pool), sessions: new DashboardSessions(pool) },
     });
     const server: Server = await new Promise((resolve, reject) => {
       const listening = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback()).listen(config.port, config.host, () => resolve(listening));

@@ -12,6 +12,7 @@ import type { Logger } from '../ops/log.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { requireApiKey } from './app-auth.ts';
 import { errorMiddleware, HttpError } from './errors.ts';
+import { dashboardRoutes, type DashboardDeps } from './dashboard/dashboard.ts';
 import { createRateLimit } from './rate-limit.ts';
 import { requestLog } from './request-log.ts';
 import { bulkActionRoutes } from './routes/bulk-actions.ts';
@@ -38,6 +39,7 @@ export interface AppOptions {
   bodyLimitBytes?: number;
   log: Logger;
   metrics: Metrics;
+  dashboard: Omit<DashboardDeps, 'jobAdmin' | 'bulkActions' | 'appKeys'>;
   /** May read /metrics besides an admin key. */
   metricsToken: string | undefined;
 }
@@ -72,7 +74,8 @@ export function createApp(options: AppOptions): Koa {
   // trailing slash ignored), so /V1/jobs/create or /%761/jobs cannot slip past.
   app.use(async (ctx, next) => {
     const path = routedPath(ctx.path);
-    if (PUBLIC_PATHS.has(path) || path.startsWith('/internal/')) return next();
+    // The dashboard checks its own session cookie (src/http/dashboard/).
+    if (PUBLIC_PATHS.has(path) || path.startsWith('/internal/') || path === '/dashboard' || path.startsWith('/dashboard/')) return next();
     await apiKey(ctx, async () => {
       if (ctx.method === 'POST' && CREATE_PATHS.has(path)) await rateLimit(ctx, next);
       else await next();
@@ -100,6 +103,7 @@ export function createApp(options: AppOptions): Koa {
     sqsRoutes(options.sqsJobs, options.internalToken, bodyLimitBytes),
     openApiRoutes(),
     metricsRoutes(options.metrics, options.appKeys, options.metricsToken),
+    dashboardRoutes({ ...options.dashboard, jobAdmin: options.jobAdmin, bulkActions: options.bulkActions, appKeys: options.appKeys }),
     scheduledMessageRoutes(options.scheduledMessages, options.internalToken, bodyLimitBytes),
   ]) {
     app.use(router.routes());

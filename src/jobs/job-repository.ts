@@ -31,6 +31,9 @@ export interface JobRow {
   completed_at: Date | null;
   type: string | null;
   payload: unknown;
+  /** W3C trace context (migration 0013); null on rows made before it. */
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 export interface NewJob {
