@@ -101,12 +101,14 @@ export async function markEndedByHand(db: SqlClient, id: string, status: 'cancel
 export async function insertJobs(db: SqlClient, jobs: NewJob[]): Promise<Set<string>> {
   const { rows } = await db.query(
     `INSERT INTO jobs (id, app_id, mode, execution_type, lambda_proxy_message, execution_config, metadata,
-                       message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload)
+                       message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload,
+                       traceparent, tracestate)
      SELECT id, app_id, mode, execution_type, lambda_proxy_message, execution_config, metadata,
-            message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload
+            message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload,
+            traceparent, tracestate
        FROM jsonb_to_recordset($1::jsonb) AS j(id uuid, app_id text, mode text, execution_type text, lambda_proxy_message jsonb,
             execution_config jsonb, metadata jsonb, message_group_id text, idempotency_key text, status text,
-            max_attempts int, retry_policy jsonb, run_at timestamptz, type text, payload jsonb)
+            max_attempts int, retry_policy jsonb, run_at timestamptz, type text, payload jsonb, traceparent text, tracestate text)
      ON CONFLICT (app_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id`,
     [JSON.stringify(jobs.map((job) => ({
@@ -114,6 +116,7 @@ export async function insertJobs(db: SqlClient, jobs: NewJob[]): Promise<Set<str
       lambda_proxy_message: job.lambdaProxyMessage, execution_config: job.executionConfig, metadata: job.metadata,
       message_group_id: job.messageGroupId, idempotency_key: job.idempotencyKey, status: job.status,
       max_attempts: job.maxAttempts, retry_policy: job.retryPolicy, run_at: job.runAt, type: job.type, payload: job.payload,
+      traceparent: job.traceparent, tracestate: job.tracestate,
     })))],
   );
   return new Set(rows.map((row: { id: string }) => row.id));

@@ -12,6 +12,7 @@ import type { CreatedJob } from '../jobs/job-service.ts';
 import { assertExecutable, prepareDbJob, type PreparedJob } from '../jobs/job-preparation.ts';
 import { CreateJobRequest, LambdaProxyMessage } from '../model/message-schema.ts';
 import type { Metrics } from '../ops/metrics.ts';
+import type { TraceContext } from '../ops/trace.ts';
 import { assertTargetsAllowed } from '../jobs/target-check.ts';
 import { parseOrThrow } from '../jobs/validation.ts';
 
@@ -65,13 +66,13 @@ export class JobIntake {
    * as jobs.<index>.<field>) and nothing is stored. Then all jobs are written in one transaction
    * with one statement for the rows and one bulk insert per lane queue.
    */
-  async createBatch(input: unknown): Promise<CreatedJob[]> {
+  async createBatch(input: unknown, trace?: TraceContext): Promise<CreatedJob[]> {
     const { jobs } = parseOrThrow(BatchCreateRequest, input);
     const problems: ValidationError['problems'] = [];
     const prepared: PreparedJob[] = [];
     jobs.forEach((request, index) => {
       try {
-        prepared.push(this.#prepare(request, null));
+        prepared.push(this.#prepare(request, null, trace));
       } catch (error) {
         if (!(error instanceof ValidationError)) throw error;
         problems.push(...error.problems.map((problem) => ({ ...problem, field: `jobs.${index}.${problem.field}` })));
@@ -83,14 +84,14 @@ export class JobIntake {
   }
 
   /** The legacy contract: a rest-api job in the DB lane, with type 'callback-http' and the original body as payload. */
-  async createCallbackHttp(input: unknown): Promise<CreatedJob> {
+  async createCallbackHttp(input: unknown, trace?: TraceContext): Promise<CreatedJob> {
     const legacy = parseOrThrow(CallbackHttpRequest, input);
     const request = parseOrThrow(CreateJobRequest, toCreateRequest(legacy));
     await assertTargetsAllowed([{ execution: request.message.execution }], this.#policy()).catch((error) => {
       // The legacy body names the target as `url`.
       throw error instanceof ValidationError ? ValidationError.field('url', error.problems[0]!.message) : error;
     });
-    const [created] = await this.#store([this.#prepare(request, input)]);
+    const [created] = await this.#store([this.#prepare(request, input, trace)]);
     return created!;
   }
 
@@ -98,7 +99,7 @@ export class JobIntake {
     return { allowPrivate: this.#config.allowPrivateTargets };
   }
 
-  #prepare(request: CreateJobRequest, legacyPayload: unknown): PreparedJob {
+  #prepare(request: CreateJobRequest, legacyPayload: unknown, trace: TraceContext | undefined): PreparedJob {
     if (request.mode !== 'db') {
       // One transaction stores a batch; the SQS lane has no transaction to join, so it takes jobs one by one.
       throw ValidationError.field('mode', `mode "${request.mode}" is not available here: batch and legacy jobs run in the DB lane; use "db"`);
@@ -108,7 +109,7 @@ export class JobIntake {
       // A schedule job is armed through the job scheduler (EventBridge or embedded), one at a time.
       throw ValidationError.field('message.execution.type', 'schedule jobs are created one at a time with POST /v1/jobs/create');
     }
-    return prepareDbJob(this.#config, request, legacyPayload === null ? null : { type: LEGACY_CALLBACK_TYPE, payload: legacyPayload });
+    return prepareDbJob(this.#config, request, { legacy: legacyPayload === null ? undefined : { type: LEGACY_CALLBACK_TYPE, payload: legacyPayload }, trace });
   }
 
   /**

@@ -52,6 +52,8 @@ export interface NewJob {
   runAt: Date | null;
   type: string | null;
   payload: unknown;
+  traceparent: string;
+  tracestate: string | null;
 }
 
 /**
@@ -63,14 +65,15 @@ export interface NewJob {
 export function insertJobStatement(job: NewJob): { text: string; values: unknown[] } {
   return {
     text: `INSERT INTO jobs (id, app_id, mode, execution_type, lambda_proxy_message, execution_config, metadata,
-                       message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                       message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload,
+                       traceparent, tracestate)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
      ON CONFLICT (app_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id`,
     values: [
       job.id, job.appId, job.mode, job.executionType, job.lambdaProxyMessage, job.executionConfig, job.metadata,
       job.messageGroupId, job.idempotencyKey, job.status, job.maxAttempts, job.retryPolicy, job.runAt, job.type,
-      job.payload === null ? null : JSON.stringify(job.payload),
+      job.payload === null ? null : JSON.stringify(job.payload), job.traceparent, job.tracestate,
     ],
   };
 }
@@ -98,7 +101,7 @@ export async function findJob(db: SqlClient, id: string): Promise<JobRow | undef
 }
 
 /** What running an attempt needs of its row, and no more: every column returned is parsed per job. */
-export type RunnableRow = Pick<JobRow, 'id' | 'app_id' | 'execution_type' | 'lambda_proxy_message' | 'execution_config' | 'idempotency_key' | 'max_attempts' | 'started_at'> & {
+export type RunnableRow = Pick<JobRow, 'id' | 'app_id' | 'execution_type' | 'lambda_proxy_message' | 'execution_config' | 'idempotency_key' | 'max_attempts' | 'started_at' | 'traceparent' | 'tracestate'> & {
   /** When this attempt was due (see DUE_AT), for the queue-wait metric. */
   due_at: Date;
 };
@@ -123,7 +126,7 @@ export async function markRunning(db: SqlClient, attempts: { id: string; attempt
         FROM unnest($1::uuid[], $2::int[]) AS a(id, attempt), jobs AS prior
       WHERE j.id = a.id AND prior.id = a.id AND j.status IN ('pending', 'retrying', 'running', 'scheduled')
       RETURNING j.id, j.app_id, j.execution_type, j.lambda_proxy_message, j.execution_config, j.idempotency_key, j.max_attempts,
-                j.started_at, ${DUE_AT('prior')} AS due_at`,
+                j.started_at, j.traceparent, j.tracestate, ${DUE_AT('prior')} AS due_at`,
     [attempts.map((a) => a.id), attempts.map((a) => a.attempt)],
   ));
   return rows;

@@ -13,6 +13,7 @@ import * as repo from './job-repository.ts';
 import { CreateJobRequest, type Execution } from '../model/message-schema.ts';
 import type { Logger } from '../ops/log.ts';
 import { laneOfNewJob, type Metrics } from '../ops/metrics.ts';
+import type { TraceContext } from '../ops/trace.ts';
 import { observeAttempt } from './attempt-log.ts';
 import type { JobScheduler, SqsIntake } from './ports.ts';
 import { attemptStatus, resolveRetryPolicy } from './retry-policy.ts';
@@ -84,19 +85,19 @@ export class JobService {
   }
 
   /** Validates, stores and enqueues one job. Nothing is stored or sent when the input is refused. */
-  async create(input: unknown): Promise<CreatedJob> {
+  async create(input: unknown, trace?: TraceContext): Promise<CreatedJob> {
     const request = parseOrThrow(CreateJobRequest, input);
-    const job = await this.#create(request);
+    const job = await this.#create(request, trace);
     const type = request.message.execution.type;
     if (job.created) this.#metrics?.jobCreated({ lane: laneOfNewJob(request.mode, type), type, appId: request.appId });
     return job;
   }
 
-  async #create(request: CreateJobRequest): Promise<CreatedJob> {
+  async #create(request: CreateJobRequest, trace: TraceContext | undefined): Promise<CreatedJob> {
     this.#assertRunnable(request.mode, request.message.execution);
     await assertTargetsAllowed([{ execution: request.message.execution }], { allowPrivate: this.#config.allowPrivateTargets });
-    if (request.mode !== 'db') return this.#sqsJobs!.create(request, resolveRetryPolicy(this.#config.retry, request.retry));
-    const { row, lane } = prepareDbJob(this.#config, request);
+    if (request.mode !== 'db') return this.#sqsJobs!.create(request, resolveRetryPolicy(this.#config.retry, request.retry), trace);
+    const { row, lane } = prepareDbJob(this.#config, request, { trace });
     const execution = request.message.execution;
     const earlierJob = async (): Promise<CreatedJob> => {
       const first = await repo.findJobByIdempotencyKey(this.#pool, row.appId, row.idempotencyKey!);
@@ -161,6 +162,7 @@ export class JobService {
           execution: row.execution_config,
           signingSecrets: secrets.get(row.app_id),
           signal: job.signal,
+          trace: row.traceparent === null ? undefined : { traceparent: row.traceparent, tracestate: row.tracestate },
         });
       return { job, row, outcome, status: attemptStatus(outcome, job.attempt, row.max_attempts) };
     }));

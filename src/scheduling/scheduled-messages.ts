@@ -77,6 +77,7 @@ async function processScheduledMessage(deps: ScheduledMessageDeps, input: unknow
     execution: row.execution_config,
     signingSecrets: (await deps.signingSecrets([row.app_id])).get(row.app_id),
     signal: new AbortController().signal,
+    trace: row.traceparent === null ? undefined : { traceparent: row.traceparent, tracestate: row.tracestate },
   });
   const status = outcome.kind === 'ok' ? 'completed'
     : outcome.kind === 'fail' ? 'failed'

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { Message, Mode } from '../model/message-schema.ts';
 import type { RetryPolicy } from '../jobs/retry-policy.ts';
+import type { TraceContext } from '../ops/trace.ts';
 
 export const SqsEnvelope = z.strictObject({
   jobId: z.uuid(),
@@ -16,6 +17,8 @@ export const SqsEnvelope = z.strictObject({
   maxAttempts: z.int().min(1),
   retryPolicy: z.strictObject({ baseDelaySeconds: z.int().min(1), maxDelaySeconds: z.int().min(1) }),
   message: Message,
+  /** The W3C trace context the job was created in (optional: messages sent before it was carried lack it). */
+  trace: z.strictObject({ traceparent: z.string().max(64), tracestate: z.string().max(512).nullable() }).optional(),
 });
 export type SqsEnvelope = z.infer<typeof SqsEnvelope>;
 
@@ -28,6 +31,7 @@ export interface EnvelopeInput {
   idempotencyKey: string | null;
   policy: RetryPolicy;
   message: Message;
+  trace: TraceContext;
 }
 
 export function buildEnvelope(input: EnvelopeInput): SqsEnvelope {
@@ -42,6 +46,7 @@ export function buildEnvelope(input: EnvelopeInput): SqsEnvelope {
     maxAttempts: input.policy.maxAttempts,
     retryPolicy: { baseDelaySeconds: input.policy.baseDelaySeconds, maxDelaySeconds: input.policy.maxDelaySeconds },
     message: input.message,
+    trace: input.trace,
   };
 }
 

@@ -17,6 +17,7 @@ import type { Logger } from '../ops/log.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { SqsIntake } from '../jobs/ports.ts';
 import type { RetryPolicy } from '../jobs/retry-policy.ts';
+import { freshTraceContext, type TraceContext } from '../ops/trace.ts';
 import { buildEnvelope, deduplicationIdOf, sqsGroupOf, type SqsEnvelope } from './sqs-envelope.ts';
 import { handleMessage, type MessageResult } from './sqs-message-handler.ts';
 
@@ -86,7 +87,7 @@ export class SqsJobs implements SqsIntake {
    * mode=sqs: one SendMessage, nothing in Postgres. mode=both: the jobs row and an outbox entry in
    * one transaction; the job is accepted once that commits, whether or not SQS answers.
    */
-  async create(request: CreateJobRequest, policy: RetryPolicy): Promise<SqsCreated> {
+  async create(request: CreateJobRequest, policy: RetryPolicy, trace: TraceContext = freshTraceContext()): Promise<SqsCreated> {
     if (request.runAt !== undefined || request.delaySeconds !== undefined) {
       const field = request.runAt !== undefined ? 'runAt' : 'delaySeconds';
       throw ValidationError.field(field, `a delayed start needs mode "db"; mode "${request.mode}" runs through SQS FIFO, which cannot delay one message`);
@@ -101,13 +102,14 @@ export class SqsJobs implements SqsIntake {
       idempotencyKey: request.idempotencyKey ?? null,
       policy,
       message: request.message,
+      trace,
     });
     if (envelope.mode === 'sqs') {
       await this.#send(envelope);
       return { id, status: 'pending', created: true };
     }
     return inTransaction(this.#deps.pool, async (client) => {
-      const inserted = await repo.insertJob(client, { ...prepareDbJob(this.#deps.config, request).row, id });
+      const inserted = await repo.insertJob(client, { ...prepareDbJob(this.#deps.config, request, { trace }).row, id });
       if (!inserted) {
         const first = await repo.findJobByIdempotencyKey(client, envelope.appId, envelope.idempotencyKey!);
         return { id: first!.id, status: first!.status, created: false };
@@ -130,6 +132,7 @@ export class SqsJobs implements SqsIntake {
       idempotencyKey: row.idempotency_key,
       policy: { maxAttempts: row.max_attempts, ...row.retry_policy },
       message: { lambdaProxyMessage: row.lambda_proxy_message, execution: row.execution_config, metadata: row.metadata },
+      trace: row.traceparent === null ? freshTraceContext() : { traceparent: row.traceparent, tracestate: row.tracestate },
     }));
   }
 

@@ -13,6 +13,7 @@ import { laneSettings } from '../jobs/job-preparation.ts';
 import { observeAttempt } from '../jobs/attempt-log.ts';
 import type { Logger } from '../ops/log.ts';
 import type { Metrics } from '../ops/metrics.ts';
+import { freshTraceContext } from '../ops/trace.ts';
 import * as repo from '../jobs/job-repository.ts';
 import { attemptStatus, nominalDelaySeconds } from '../jobs/retry-policy.ts';
 import { parseEnvelope, type SqsEnvelope } from './sqs-envelope.ts';
@@ -133,6 +134,7 @@ async function executeKeepingVisible(deps: MessageHandlerDeps, message: Received
       execution: envelope.message.execution,
       signingSecrets: (await deps.signingSecrets([envelope.appId])).get(envelope.appId),
       signal: deps.signal,
+      trace: envelope.trace,
     });
   } finally {
     clearInterval(extend);
@@ -157,6 +159,8 @@ async function insertFromEnvelope(client: SqlClient, envelope: SqsEnvelope): Pro
     runAt: null,
     type: null,
     payload: null,
+    traceparent: envelope.trace?.traceparent ?? freshTraceContext().traceparent,
+    tracestate: envelope.trace?.tracestate ?? null,
   });
 }
 
