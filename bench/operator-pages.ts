@@ -6,7 +6,7 @@
 //   node bench/operator-pages.ts            (about two minutes; DATABASE_URL to use a server of your own)
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { readQueueStats } from '../src/admin/job-stats-repository.ts';
+import { readLastMinutes, readOldestWaiting, readQueueStats, readRecentFailures } from '../src/admin/job-stats-repository.ts';
 import { parseConfig } from '../src/config/config.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { silentLogger } from '../src/ops/log.ts';
@@ -60,24 +60,33 @@ async function fill(): Promise<void> {
   console.log(`filled in ${((performance.now() - started) / 1000).toFixed(1)} s: ${rows.map((r) => `${r.status} ${r.n}`).join(', ')}; job_attempts ${attempts}`);
 }
 
-async function explainQueueStats(label: string): Promise<void> {
+/** EXPLAIN ANALYZE of the statement a repository function sends, captured as it is sent. */
+async function explain(label: string, read: (db: never) => Promise<unknown>, details = false): Promise<number> {
+  let statement = { text: '', values: [] as unknown[] };
+  await read({ query: async (text: string, values: unknown[] = []) => ((statement = { text, values }), { rows: [] }) } as never).catch(() => {});
   const client = await sql.connect();
   try {
-    // The statement readQueueStats runs, captured as it is sent.
-    let text = '';
-    await readQueueStats({ query: async (statement: string) => ((text = statement), { rows: [] }) } as never);
     const timings: number[] = [];
     let plan = '';
     for (let i = 0; i < REPEATS; i++) {
-      const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS) ${text}`);
+      const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS) ${statement.text}`, statement.values);
       plan = rows.map((row) => row['QUERY PLAN']).join('\n');
       timings.push(Number(/Execution Time: ([\d.]+) ms/.exec(plan)![1]));
     }
-    console.log(`\n/metrics queue reading, ${label}: median ${median(timings).toFixed(1)} ms (EXPLAIN ANALYZE, ${REPEATS} runs)`);
-    console.log(plan.split('\n').filter((line) => /Scan|Execution Time|Buffers: shared/.test(line)).slice(0, 6).map((line) => `  ${line.trim()}`).join('\n'));
+    console.log(`  ${median(timings).toFixed(1).padStart(7)} ms  ${label}`);
+    if (details) console.log(plan.split('\n').filter((line) => /Scan|Execution Time/.test(line)).slice(0, 6).map((line) => `             ${line.trim()}`).join('\n'));
+    return median(timings);
   } finally {
     client.release();
   }
+}
+
+async function explainOverview(label: string): Promise<void> {
+  console.log(`\nthe overview's statements (and the /metrics queue reading, the first), ${label} (EXPLAIN ANALYZE, median of ${REPEATS}):`);
+  await explain('readQueueStats', (db) => readQueueStats(db), true);
+  await explain('readOldestWaiting', (db) => readOldestWaiting(db));
+  await explain('readLastMinutes(60)', (db) => readLastMinutes(db, 60));
+  await explain('readRecentFailures(15)', (db) => readRecentFailures(db, 15));
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -149,7 +158,7 @@ function timeNoopSpans(): void {
 
 try {
   await fill();
-  await explainQueueStats(`${ROWS.toLocaleString('en')} jobs, 0.5% waiting or running`);
+  await explainOverview(`${ROWS.toLocaleString('en')} jobs, 0.5% waiting or running`);
   const service = await startSwitchyard(parseConfig({ DATABASE_URL: url, PORT: '0', RUN_WORKERS: 'false', BOOTSTRAP_ADMIN_KEY: ADMIN_KEY }), silentLogger);
   try {
     await timePages(service.url);
@@ -162,7 +171,7 @@ try {
     SELECT gen_random_uuid(), 'app-' || (i % 20), 'db', 'rest-api', '{}', '{}', 'pending', 3, '{"baseDelaySeconds":60,"maxDelaySeconds":86400}', '00-' || md5(i::text) || '-00f067aa0ba902b7-01'
       FROM generate_series(1, ${BACKLOG}) AS i`);
   await sql.query('VACUUM ANALYZE jobs');
-  await explainQueueStats(`a backlog: ${BACKLOG.toLocaleString('en')} more jobs due at once`);
+  await explainOverview(`with a backlog: ${BACKLOG.toLocaleString('en')} more jobs due at once`);
   timeNoopSpans();
 } finally {
   await sql.end();

@@ -53,12 +53,17 @@ CREATE INDEX dashboard_sessions_expires_idx ON dashboard_sessions (expires_at);
 -- The dashboard's last hour: jobs that ended, minute by minute, and the latest failures. Partial:
 -- an entry is added only by the update that finishes a job, not by creates or claims.
 CREATE INDEX jobs_completed_at_idx ON jobs (completed_at) WHERE completed_at IS NOT NULL;
+-- The job list filtered by message group, newest first (the dashboard, GET /v1/jobs?messageGroupId=).
+-- Partial: jobs without a group add nothing. Without it a group's page read the whole table from
+-- the newest end (477 ms at 1,000,000 jobs, bench/operator-pages.ts).
+CREATE INDEX jobs_group_created_idx ON jobs (message_group_id, created_at DESC, id DESC) WHERE message_group_id IS NOT NULL;
 -- Attempts that retried, minute by minute. job_attempts only grows, in finished_at order.
 CREATE INDEX job_attempts_finished_idx ON job_attempts (finished_at);
 
 -- Down Migration
 
 DROP INDEX job_attempts_finished_idx;
+DROP INDEX jobs_group_created_idx;
 DROP INDEX jobs_completed_at_idx;
 DROP TABLE dashboard_sessions;
 DROP TABLE bulk_actions;
