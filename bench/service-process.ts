@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { freePort } from '../test/helpers/database.ts';
-import { ROOT, startArgs } from '../test/helpers/start-command.ts';
+import { ROOT, startArgs } from '../src/cli/start-command.ts';
 
 export interface ServiceProcess {
   url: string;

@@ -23,7 +23,12 @@ import { KEEP_ALIVE } from './executors/http-send.ts';
 import { createGuardedDispatcher } from './executors/ssrf-guard.ts';
 import { createApp } from './http/app.ts';
 import type { Logger } from './ops/log.ts';
+import { Metrics } from './ops/metrics.ts';
+import { readQueueStats } from './admin/job-stats-repository.ts';
+import { BulkActions } from './admin/bulk-actions.ts';
 import { JobAdmin } from './admin/job-admin.ts';
+import { JobStats } from './admin/job-stats.ts';
+import { DashboardSessions } from './apps/dashboard-sessions.ts';
 import { JobIntake } from './admin/job-intake.ts';
 import { Drain } from './jobs/drain.ts';
 import { JobService } from './jobs/job-service.ts';
@@ -38,6 +43,9 @@ export interface Switchyard {
   embedded: boolean;
   pool: Pool;
   jobs: JobService;
+  /** This service's Prometheus registry (GET /metrics). */
+  metrics: Metrics;
+  bulkActions: BulkActions;
   /** The EventBridge Scheduler callback. */
   scheduledMessages: ScheduledMessages;
   /** Stops claiming, lets running jobs finish within the shutdown bound, closes everything. */
@@ -67,6 +75,9 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
     await migrate(database.connectionString, log);
     const pool = createPool(database.connectionString, { log });
     cleanups.push(() => pool.end());
+    const metrics = new Metrics();
+    metrics.watchPool(pool);
+    metrics.watchQueues(() => readQueueStats(pool));
     // Closed after the lane has stopped (cleanups run in reverse), when no attempt is left in flight.
     const dispatcher = createGuardedDispatcher({ allowPrivate: config.allowPrivateTargets }, KEEP_ALIVE);
     cleanups.push(() => dispatcher.destroy());
@@ -103,11 +114,11 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
     // Every lane reports an outcome that matched no running attempt to the one place that counts them.
     const onStaleSettle = (lane: 'db' | 'sqs' | 'scheduler', jobIds: string[]) => jobs.reportStaleSettle(lane, jobIds);
     const sqsJobs = await SqsJobs.fromConfig({
-      config, pool, dbLane, executors, signingSecrets, notifier, drain, onStaleSettle, log, connectionString: database.connectionString,
+      config, pool, dbLane, executors, signingSecrets, notifier, drain, onStaleSettle, log, metrics, connectionString: database.connectionString,
     }, cleanups);
-    const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, scheduler, notifier, log, signingSecrets, drain });
+    const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, scheduler, notifier, log, metrics, signingSecrets, drain });
     const scheduledMessages = new ScheduledMessages({
-      pool, dbLane, executors, scheduler, notifier, defaultTimeoutMs: config.defaultTimeoutMs, signingSecrets, drain, onStaleSettle, log,
+      pool, dbLane, executors, scheduler, notifier, defaultTimeoutMs: config.defaultTimeoutMs, signingSecrets, drain, onStaleSettle, log, metrics,
     });
 
     if (config.runWorkers) {
@@ -125,8 +136,16 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
     }
 
     const jobAdmin = new JobAdmin({ config, pool, dbLane, scheduler, log });
-    const jobIntake = new JobIntake({ config, pool, dbLane, executors });
-    const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: new CreateRateLimit(pool, config.createRateLimit), log });
+    const jobIntake = new JobIntake({ config, pool, dbLane, executors, metrics });
+    // Runs by every process, so a run whose process died is resumed by another; stopped before the pool closes.
+    const bulkActions = new BulkActions({ pool, jobAdmin, log, metrics });
+    bulkActions.startSweep();
+    cleanups.push(() => bulkActions.stop());
+    const app = createApp({
+      jobs, jobAdmin, bulkActions, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys,
+      createRateLimit: new CreateRateLimit(pool, config.createRateLimit), log,
+      metrics, metricsToken: config.metricsToken, dashboard: { stats: new JobStats(pool), sessions: new DashboardSessions(pool) },
+    });
     const server: Server = await new Promise((resolve, reject) => {
       const listening = createServer({
         maxHeaderSize: MAX_HEADER_BYTES,
@@ -165,6 +184,8 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
       embedded: database.embedded,
       pool,
       jobs,
+      metrics,
+      bulkActions,
       scheduledMessages,
       stop: () => (stopping ??= stop()),
     };

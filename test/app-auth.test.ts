@@ -56,7 +56,7 @@ t.test('the CLI shows a key once and stores only its hash', async (t) => {
   t.notOk(service.logRecords.join('\n').includes(ADMIN_KEY), 'the bootstrap key is not logged');
   const usage = await cli('apps', 'create');
   t.equal(usage.code, 2);
-  t.match(usage.output, /usage: npm run cli/);
+  t.match(usage.output, /usage: switchyard <command>/);
 });
 
 t.test('no key, a malformed header or an unknown key: 401 on every /v1 route, nothing stored', async (t) => {

@@ -117,6 +117,18 @@ t.test('every route answers as documented', async (t) => {
   conforms(t, 'post', '/v1/jobs/{id}/deadletter', await service.post(`/v1/jobs/${created.body.id}/deadletter`, {}));
   conforms(t, 'post', '/v1/jobs/{id}/deadletter', await service.post(`/v1/jobs/${newJobId()}/deadletter`, {}));
 
+  const bulkBody = { action: 'cancel', filter: { appId: 'doc-app', status: 'pending' } };
+  requestConforms(t, 'post', '/v1/bulk-actions', bulkBody);
+  conforms(t, 'post', '/v1/bulk-actions', await service.post('/v1/bulk-actions', { ...bulkBody, dryRun: true }));
+  const bulk = await service.post('/v1/bulk-actions', bulkBody);
+  conforms(t, 'post', '/v1/bulk-actions', bulk);
+  conforms(t, 'post', '/v1/bulk-actions', await service.post('/v1/bulk-actions', { action: 'cancel', filter: {} }));
+  conforms(t, 'get', '/v1/bulk-actions', await service.get('/v1/bulk-actions'));
+  conforms(t, 'get', '/v1/bulk-actions/{id}', await service.get(`/v1/bulk-actions/${bulk.body.id}`));
+  conforms(t, 'get', '/v1/bulk-actions/{id}', await service.get(`/v1/bulk-actions/${newJobId()}`));
+  conforms(t, 'post', '/v1/bulk-actions/{id}/cancel', await service.post(`/v1/bulk-actions/${bulk.body.id}/cancel`, {}));
+  conforms(t, 'post', '/v1/bulk-actions/{id}/cancel', await service.post(`/v1/bulk-actions/${newJobId()}/cancel`, {}));
+
   const job = (await service.get(`/v1/jobs/${legacy.body.id}`)).body;
   const wrong = ajv.getSchema(`openapi#/${pointer('components', 'schemas', 'Job')}`)!;
   t.ok(wrong(job));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AppKeys } from '../src/apps/app-keys.ts';
 import { startTestService } from './helpers/service.ts';
-import { ROOT } from './helpers/start-command.ts';
+import { ROOT } from '../src/cli/start-command.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const run = promisify(execFile);

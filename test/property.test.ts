@@ -32,7 +32,7 @@ const rowCount = async () => (await service.pool.query('SELECT count(*)::int AS 
 // What the HTTP client sets or Switchyard adds: not the caller's to compare.
 const NOT_COMPARED = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer',
   'proxy-connection', 'switchyard-job-id', 'switchyard-attempt', 'switchyard-signature', 'idempotency-key',
-  'webhook-id', 'webhook-timestamp', 'webhook-signature']);
+  'webhook-id', 'webhook-timestamp', 'webhook-signature', 'traceparent', 'tracestate']);
 const SIGV4 = new Set(['authorization', 'x-amz-date', 'x-amz-content-sha256', 'x-amz-security-token']);
 
 /** A path's bytes once percent-decoded, the way a receiver reads it. */

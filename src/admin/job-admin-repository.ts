@@ -25,18 +25,8 @@ export interface JobKey {
  * a JavaScript Date would round.
  */
 export async function listJobs(db: SqlClient, filter: JobFilter, limit: number, after: JobKey | undefined): Promise<(JobRow & { key: string })[]> {
-  const conditions: string[] = [];
   const values: unknown[] = [];
-  const add = (sql: (placeholder: string) => string, value: unknown) => {
-    values.push(value);
-    conditions.push(sql(`$${values.length}`));
-  };
-  if (filter.appId !== undefined) add((p) => `app_id = ${p}`, filter.appId);
-  if (filter.status !== undefined) add((p) => `status = ${p}`, filter.status);
-  if (filter.executionType !== undefined) add((p) => `execution_type = ${p}`, filter.executionType);
-  if (filter.messageGroupId !== undefined) add((p) => `message_group_id = ${p}`, filter.messageGroupId);
-  if (filter.createdAfter !== undefined) add((p) => `created_at > ${p}::timestamptz`, filter.createdAfter);
-  if (filter.createdBefore !== undefined) add((p) => `created_at < ${p}::timestamptz`, filter.createdBefore);
+  const conditions = filterConditions(filter, values);
   if (after !== undefined) {
     values.push(after.createdAt, after.id);
     conditions.push(`(created_at, id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
@@ -51,6 +41,25 @@ export async function listJobs(db: SqlClient, filter: JobFilter, limit: number, 
     values,
   );
   return rows;
+}
+
+/**
+ * The WHERE conditions a filter stands for, over the jobs table's own columns, with their values
+ * appended to `values` (so a caller can add placeholders of its own before or after).
+ */
+export function filterConditions(filter: JobFilter, values: unknown[]): string[] {
+  const conditions: string[] = [];
+  const add = (sql: (placeholder: string) => string, value: unknown) => {
+    values.push(value);
+    conditions.push(sql(`$${values.length}`));
+  };
+  if (filter.appId !== undefined) add((p) => `app_id = ${p}`, filter.appId);
+  if (filter.status !== undefined) add((p) => `status = ${p}`, filter.status);
+  if (filter.executionType !== undefined) add((p) => `execution_type = ${p}`, filter.executionType);
+  if (filter.messageGroupId !== undefined) add((p) => `message_group_id = ${p}`, filter.messageGroupId);
+  if (filter.createdAfter !== undefined) add((p) => `created_at > ${p}::timestamptz`, filter.createdAfter);
+  if (filter.createdBefore !== undefined) add((p) => `created_at < ${p}::timestamptz`, filter.createdBefore);
+  return conditions;
 }
 
 /** Reads a job and locks its row until the caller's transaction ends, so no worker moves it meanwhile. */
@@ -95,12 +104,14 @@ export async function markEndedByHand(db: SqlClient, id: string, status: 'cancel
 export async function insertJobs(db: SqlClient, jobs: NewJob[]): Promise<Set<string>> {
   const { rows } = await db.query(
     `INSERT INTO jobs (id, app_id, mode, execution_type, lambda_proxy_message, execution_config, metadata,
-                       message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload)
+                       message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload,
+                       traceparent, tracestate)
      SELECT id, app_id, mode, execution_type, lambda_proxy_message, execution_config, metadata,
-            message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload
+            message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload,
+            traceparent, tracestate
        FROM jsonb_to_recordset($1::jsonb) AS j(id uuid, app_id text, mode text, execution_type text, lambda_proxy_message jsonb,
             execution_config jsonb, metadata jsonb, message_group_id text, idempotency_key text, status text,
-            max_attempts int, retry_policy jsonb, run_at timestamptz, type text, payload jsonb)
+            max_attempts int, retry_policy jsonb, run_at timestamptz, type text, payload jsonb, traceparent text, tracestate text)
      ON CONFLICT (app_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id`,
     [JSON.stringify(jobs.map((job) => ({
@@ -108,6 +119,7 @@ export async function insertJobs(db: SqlClient, jobs: NewJob[]): Promise<Set<str
       lambda_proxy_message: job.lambdaProxyMessage, execution_config: job.executionConfig, metadata: job.metadata,
       message_group_id: job.messageGroupId, idempotency_key: job.idempotencyKey, status: job.status,
       max_attempts: job.maxAttempts, retry_policy: job.retryPolicy, run_at: job.runAt, type: job.type, payload: job.payload,
+      traceparent: job.traceparent, tracestate: job.tracestate,
     })))],
   );
   return new Set(rows.map((row: { id: string }) => row.id));

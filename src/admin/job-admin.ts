@@ -31,10 +31,16 @@ export const ListJobsQuery = z.strictObject({
 });
 
 // Which states each action accepts. A running job is refused: its worker holds it, and the
-// outcome it records would overwrite the action.
-const RETRYABLE: repo.JobStatus[] = ['failed', 'dead_lettered'];
-const CANCELLABLE: repo.JobStatus[] = ['pending', 'retrying', 'scheduled'];
-const DEAD_LETTERABLE: repo.JobStatus[] = ['pending', 'retrying', 'scheduled', 'failed'];
+// outcome it records would overwrite the action. Bulk actions pick their candidates by these too.
+export const RETRYABLE: repo.JobStatus[] = ['failed', 'dead_lettered'];
+export const CANCELLABLE: repo.JobStatus[] = ['pending', 'retrying', 'scheduled'];
+export const DEAD_LETTERABLE: repo.JobStatus[] = ['pending', 'retrying', 'scheduled', 'failed'];
+
+/**
+ * Runs in an action's transaction once the job has changed; throwing rolls the change back. A bulk
+ * action records its progress here, so the change and the record of it commit together.
+ */
+export type AlsoInTransaction = (client: PoolClient) => Promise<void>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -90,7 +96,7 @@ export class JobAdmin {
    * Runs a failed or dead-lettered job again, now, with a fresh set of attempts (attempts restarts
    * at 0 and max_attempts more are allowed). It joins the back of its message group.
    */
-  async retry(id: string, appId?: string): Promise<JobView> {
+  async retry(id: string, appId?: string, also?: AlsoInTransaction): Promise<JobView> {
     return this.#act(id, 'retry', RETRYABLE, async (client, row) => {
       const retried = await admin.markRetried(client, id);
       await this.#dbLane.requeue(client, {
@@ -100,26 +106,26 @@ export class JobAdmin {
         ...laneSettings(this.#config, row.execution_config, { maxAttempts: row.max_attempts, ...row.retry_policy }),
       });
       return retried;
-    }, appId);
+    }, appId, also);
   }
 
   /**
    * Gives up on a job that has not succeeded: it will not run again unless retried by hand. Its
    * lane entry goes in the same transaction, and an EventBridge schedule still armed for it after.
    */
-  async deadLetter(id: string, appId?: string): Promise<JobView> {
+  async deadLetter(id: string, appId?: string, also?: AlsoInTransaction): Promise<JobView> {
     return this.#act(id, 'dead-letter', DEAD_LETTERABLE, async (client, row) => {
       await this.#dbLane.discard(client, { id, groupId: row.message_group_id });
       return admin.markEndedByHand(client, id, 'dead_lettered', 'dead-lettered by hand before it failed');
-    }, appId);
+    }, appId, also);
   }
 
   /** Stops a job that has not started (or is waiting for its next attempt); its group moves on. */
-  async cancel(id: string, appId?: string): Promise<JobView> {
+  async cancel(id: string, appId?: string, also?: AlsoInTransaction): Promise<JobView> {
     return this.#act(id, 'cancel', CANCELLABLE, async (client, row) => {
       await this.#dbLane.discard(client, { id, groupId: row.message_group_id });
       return admin.markEndedByHand(client, id, 'cancelled', null);
-    }, appId);
+    }, appId, also);
   }
 
   async #act(
@@ -128,13 +134,16 @@ export class JobAdmin {
     allowed: repo.JobStatus[],
     change: (client: PoolClient, row: repo.JobRow) => Promise<repo.JobRow>,
     appId: string | undefined,
+    also: AlsoInTransaction | undefined,
   ): Promise<JobView> {
     if (!UUID.test(id)) throw new JobNotFoundError(id);
     const { before, after } = await inTransaction(this.#pool, async (client) => {
       const current = await admin.lockJob(client, id);
       if (!current || (appId !== undefined && current.app_id !== appId)) throw new JobNotFoundError(id);
       if (!allowed.includes(current.status)) throw new InvalidStateError(id, current.status, action);
-      return { before: current, after: await change(client, current) };
+      const after = await change(client, current);
+      await also?.(client);
+      return { before: current, after };
     });
     // A schedule EventBridge still holds would only deliver a no-op (the row is no longer the
     // scheduler's to claim); removing it after the commit keeps it from firing at all.

@@ -11,6 +11,8 @@ import { ValidationError } from '../model/errors.ts';
 import type { CreatedJob } from '../jobs/job-service.ts';
 import { assertExecutable, prepareDbJob, type PreparedJob } from '../jobs/job-preparation.ts';
 import { AppId, CreateJobRequest, HeaderMap, JsonValue, LambdaProxyMessage, MAX_ATTEMPTS, TargetUrl } from '../model/message-schema.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import type { TraceContext } from '../ops/trace.ts';
 import { assertTargetsAllowed } from '../jobs/target-check.ts';
 import { parseOrThrow } from '../jobs/validation.ts';
 
@@ -39,6 +41,8 @@ export interface JobIntakeDeps {
   pool: Pool;
   dbLane: DbLane;
   executors: ExecutorRegistry;
+  /** Counts the jobs each batch and legacy create made. */
+  metrics?: Metrics;
 }
 
 export class JobIntake {
@@ -46,8 +50,10 @@ export class JobIntake {
   readonly #pool: Pool;
   readonly #dbLane: DbLane;
   readonly #executors: ExecutorRegistry;
+  readonly #metrics: Metrics | undefined;
 
   constructor(deps: JobIntakeDeps) {
+    this.#metrics = deps.metrics;
     this.#config = deps.config;
     this.#pool = deps.pool;
     this.#dbLane = deps.dbLane;
@@ -59,13 +65,13 @@ export class JobIntake {
    * as jobs.<index>.<field>) and nothing is stored. Then all jobs are written in one transaction
    * with one statement for the rows and one bulk insert per lane queue.
    */
-  async createBatch(input: unknown): Promise<CreatedJob[]> {
+  async createBatch(input: unknown, trace?: TraceContext): Promise<CreatedJob[]> {
     const { jobs } = parseOrThrow(BatchCreateRequest, input);
     const problems: ValidationError['problems'] = [];
     const prepared: PreparedJob[] = [];
     jobs.forEach((request, index) => {
       try {
-        prepared.push(this.#prepare(request, null));
+        prepared.push(this.#prepare(request, null, trace));
       } catch (error) {
         if (!(error instanceof ValidationError)) throw error;
         problems.push(...error.problems.map((problem) => ({ ...problem, field: `jobs.${index}.${problem.field}` })));
@@ -77,14 +83,14 @@ export class JobIntake {
   }
 
   /** The legacy contract: a rest-api job in the DB lane, with type 'callback-http' and the original body as payload. */
-  async createCallbackHttp(input: unknown): Promise<CreatedJob> {
+  async createCallbackHttp(input: unknown, trace?: TraceContext): Promise<CreatedJob> {
     const legacy = parseOrThrow(CallbackHttpRequest, input);
     const request = inLegacyTerms(() => parseOrThrow(CreateJobRequest, toCreateRequest(legacy)));
     await assertTargetsAllowed([{ execution: request.message.execution }], this.#policy()).catch((error) => {
       // The legacy body names the target as `url`.
       throw error instanceof ValidationError ? ValidationError.field('url', error.problems[0]!.message) : error;
     });
-    const [created] = await this.#store([this.#prepare(request, input)]);
+    const [created] = await this.#store([this.#prepare(request, input, trace)]);
     return created!;
   }
 
@@ -92,7 +98,7 @@ export class JobIntake {
     return { allowPrivate: this.#config.allowPrivateTargets };
   }
 
-  #prepare(request: CreateJobRequest, legacyPayload: unknown): PreparedJob {
+  #prepare(request: CreateJobRequest, legacyPayload: unknown, trace: TraceContext | undefined): PreparedJob {
     if (request.mode !== 'db') {
       // One transaction stores a batch; the SQS lane has no transaction to join, so it takes jobs one by one.
       throw ValidationError.field('mode', `mode "${request.mode}" is not available here: batch and legacy jobs run in the DB lane; use "db"`);
@@ -102,7 +108,7 @@ export class JobIntake {
       // A schedule job is armed through the job scheduler (EventBridge or embedded), one at a time.
       throw ValidationError.field('message.execution.type', 'schedule jobs are created one at a time with POST /v1/jobs/create');
     }
-    return prepareDbJob(this.#config, request, legacyPayload === null ? null : { type: LEGACY_CALLBACK_TYPE, payload: legacyPayload });
+    return prepareDbJob(this.#config, request, { legacy: legacyPayload === null ? undefined : { type: LEGACY_CALLBACK_TYPE, payload: legacyPayload }, trace });
   }
 
   /**
@@ -123,7 +129,7 @@ export class JobIntake {
       return { index: unique.length - 1, repeated: false };
     });
 
-    return inTransaction(this.#pool, async (client) => {
+    const created = await inTransaction(this.#pool, async (client) => {
       const inserted = await admin.insertJobs(client, unique.map((job) => job.row));
       const earlier = await admin.findJobsByIdempotencyKeys(client, unique
         .filter((job) => !inserted.has(job.row.id))
@@ -139,6 +145,11 @@ export class JobIntake {
       });
       return slots.map(({ index, repeated }) => (repeated ? { ...results[index]!, created: false } : results[index]!));
     });
+    // Counted once committed; every job stored here is a new DB-lane job.
+    for (const [index, job] of created.entries()) {
+      if (job.created) this.#metrics?.jobCreated({ lane: 'db', type: jobs[index]!.row.executionType, appId: jobs[index]!.row.appId });
+    }
+    return created;
   }
 }
 

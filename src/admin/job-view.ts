@@ -37,6 +37,8 @@ export const JobView = z.object({
     execution: z.record(z.string(), z.unknown()),
     metadata: z.record(z.string(), z.unknown()),
   }),
+  /** The W3C traceparent its attempts are sent in (the one it was created with, or a fresh one). */
+  traceparent: z.string().nullable(),
   /** Legacy: 'callback-http' for jobs made by POST /v1/jobs/callback-http, with the request it was given. */
   type: z.string().nullable(),
   payload: z.unknown(),
@@ -124,6 +126,7 @@ export function toJobView(row: JobRow): JobView {
       execution: redactHeaders(row.execution_config) as Record<string, unknown>,
       metadata: row.metadata,
     },
+    traceparent: row.traceparent ?? null,
     type: row.type,
     payload: redactHeaders(row.payload ?? null),
   };

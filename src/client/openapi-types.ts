@@ -811,6 +811,271 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/bulk-actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The latest bulk actions, newest first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Up to 20 runs. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BulkActionList"];
+                    };
+                };
+                /** @description No API key, or one that is unknown or revoked. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key belongs to another app than the one named. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Retry, cancel or dead-letter every job matching a filter, in chunks; follow the run with GET
+         * @description Each job goes through the single action and is changed at most once; an interrupted run is resumed by any service process. With dryRun, only counts.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BulkActionRequest"];
+                };
+            };
+            responses: {
+                /** @description A dry run: how many jobs it would reach. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BulkDryRun"];
+                    };
+                };
+                /** @description Started; `total` jobs matched. */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BulkAction"];
+                    };
+                };
+                /** @description Invalid input; `fields` names each problem. Nothing was stored or sent. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description No API key, or one that is unknown or revoked. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key belongs to another app than the one named. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The body is larger than this route accepts (`payload_too_large`). */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The body was not sent as application/json (`unsupported_media_type`). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/bulk-actions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A bulk action and its progress */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The run. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BulkAction"];
+                    };
+                };
+                /** @description No API key, or one that is unknown or revoked. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key belongs to another app than the one named. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description No bulk action with this id. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/bulk-actions/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop a bulk action; what it changed stays changed */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The run as it now is. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BulkAction"];
+                    };
+                };
+                /** @description No API key, or one that is unknown or revoked. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API key belongs to another app than the one named. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description No bulk action with this id. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/internal/v1/run-db-jobs": {
         parameters: {
             query?: never;
@@ -1281,6 +1546,22 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        BulkActionRequest: {
+            /** @enum {string} */
+            action: "retry" | "cancel" | "deadletter";
+            filter: {
+                appId?: string;
+                /** @enum {string} */
+                status?: "pending" | "running" | "retrying" | "completed" | "failed" | "dead_lettered" | "cancelled" | "scheduled";
+                executionType?: string;
+                messageGroupId?: string;
+                /** Format: date-time */
+                createdAfter?: string;
+                /** Format: date-time */
+                createdBefore?: string;
+            };
+            dryRun?: boolean;
+        };
         /** @enum {string} */
         JobStatus: "pending" | "running" | "retrying" | "completed" | "failed" | "dead_lettered" | "cancelled" | "scheduled";
         CreatedJob: {
@@ -1341,6 +1622,7 @@ export interface components {
                     [key: string]: unknown;
                 };
             };
+            traceparent: string | null;
             type: string | null;
             payload: unknown;
         };
@@ -1405,6 +1687,37 @@ export interface components {
             jobId: string;
             ran: boolean;
             status: components["schemas"]["JobStatus"] | "not_found";
+        };
+        BulkAction: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            action: "retry" | "cancel" | "deadletter";
+            filter: {
+                [key: string]: string;
+            };
+            /** @enum {string} */
+            status: "running" | "completed" | "cancelled";
+            total: number;
+            changed: number;
+            skipped: number;
+            lastError: string | null;
+            requestedBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            finishedAt: string | null;
+        };
+        BulkActionList: {
+            bulkActions: components["schemas"]["BulkAction"][];
+        };
+        BulkDryRun: {
+            /** @enum {string} */
+            action: "retry" | "cancel" | "deadletter";
+            matched: number;
+            /** @constant */
+            dryRun: true;
         };
     };
     responses: never;

@@ -40,6 +40,8 @@ export interface Config {
   retry: RetryDefaults;
   worker: WorkerSettings;
   defaultTimeoutMs: number;
+  /** A token that may read GET /metrics (besides an admin API key), for a Prometheus server. */
+  metricsToken: string | undefined;
   /** Admin API key made sure to exist at start (BOOTSTRAP_ADMIN_KEY). */
   bootstrapAdminKey: string | undefined;
   /**
@@ -194,9 +196,14 @@ export function parseConfig(env: Env): Config {
   if (retry.maxDelaySeconds < retry.baseDelaySeconds) {
     throw new ConfigError('RETRY_MAX_DELAY_SECONDS', 'must not be less than RETRY_BASE_DELAY_SECONDS');
   }
+  const metricsToken = text(env, 'METRICS_TOKEN');
+  if (metricsToken !== undefined && metricsToken.length < 32) {
+    throw new ConfigError('METRICS_TOKEN', 'must be at least 32 characters of random text (e.g. openssl rand -base64 32)');
+  }
   checkScheduler(env);
   const encryption = secretsEncryption(env);
   return {
+    metricsToken,
     port: integer(env, 'PORT', 8000, 0, 65_535),
     host: text(env, 'HOST') ?? '127.0.0.1',
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),

@@ -1,6 +1,7 @@
 // What every executor takes and returns. Executors are stateless: no database, no lane, no HTTP
 // framework. The DB lane, the SQS lane and the scheduler callback all hand them the same input.
 import type { Execution, ExecutionType, LambdaProxyMessage } from '../model/message-schema.ts';
+import type { TraceContext } from '../ops/trace.ts';
 
 /**
  * The signing secrets of each of these apps (current, then next while rotating). Whoever hands a
@@ -23,6 +24,11 @@ export interface ExecutionRequest {
   signingSecrets?: string[];
   /** Aborted when the lane gives up on this attempt (shutdown, expiry): stop and report retry. */
   signal: AbortSignal;
+  /**
+   * The job's W3C trace context (src/ops/trace.ts). The registry replaces it with the attempt's
+   * span before an executor sees it, and executors send it as traceparent / tracestate.
+   */
+  trace?: TraceContext;
 }
 
 /** What the target answered, as stored in jobs.last_response. The body is a bounded excerpt. */

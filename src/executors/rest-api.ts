@@ -13,13 +13,18 @@ export interface RestApiOptions {
   dispatcher: Dispatcher;
 }
 
-/** Headers the target can use to recognise a job and an attempt, and to make its own work idempotent. */
+/** Headers the target can use to recognise a job and an attempt, make its own work idempotent, and trace it. */
 export function jobHeaders(request: ExecutionRequest): Record<string, string> {
   const headers: Record<string, string> = {
     'Switchyard-Job-Id': request.jobId,
     'Switchyard-Attempt': String(request.attempt),
   };
   if (request.idempotencyKey) headers['Idempotency-Key'] = request.idempotencyKey;
+  // W3C trace context, so the call shows up in the trace of the request that created the job.
+  if (request.trace) {
+    headers.traceparent = request.trace.traceparent;
+    if (request.trace.tracestate) headers.tracestate = request.trace.tracestate;
+  }
   return headers;
 }
 

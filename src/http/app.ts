@@ -3,20 +3,25 @@ import Koa from 'koa';
 import { Router } from '@koa/router';
 import type { AppKeys } from '../apps/app-keys.ts';
 import type { CreateRateLimit } from '../apps/create-rate-limit.ts';
+import type { BulkActions } from '../admin/bulk-actions.ts';
 import type { JobAdmin } from '../admin/job-admin.ts';
 import type { JobIntake } from '../admin/job-intake.ts';
 import type { JobService } from '../jobs/job-service.ts';
 import type { ScheduledMessages } from '../scheduling/scheduled-messages.ts';
 import type { SqsJobs } from '../sqs/sqs-jobs.ts';
 import type { Logger } from '../ops/log.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import { requireApiKey } from './app-auth.ts';
 import { errorMiddleware, HttpError } from './errors.ts';
+import { dashboardRoutes, type DashboardDeps } from './dashboard/dashboard.ts';
 import { createRateLimit } from './rate-limit.ts';
 import { requestLog } from './request-log.ts';
+import { bulkActionRoutes } from './routes/bulk-actions.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { jobAdminRoutes } from './routes/job-admin.ts';
 import { legacyRoutes } from './routes/legacy.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { sqsRoutes } from './routes/sqs.ts';
 import { scheduledMessageRoutes } from './routes/scheduled-messages.ts';
@@ -24,6 +29,7 @@ import { scheduledMessageRoutes } from './routes/scheduled-messages.ts';
 export interface AppOptions {
   jobs: JobService;
   jobAdmin: JobAdmin;
+  bulkActions: BulkActions;
   jobIntake: JobIntake;
   /** The SQS side, when a queue is configured. */
   sqsJobs?: SqsJobs;
@@ -34,11 +40,16 @@ export interface AppOptions {
   createRateLimit: CreateRateLimit;
   bodyLimitBytes?: number;
   log: Logger;
+  metrics: Metrics;
+  dashboard: Omit<DashboardDeps, 'jobAdmin' | 'bulkActions' | 'appKeys'>;
+  /** May read /metrics besides an admin key. */
+  metricsToken: string | undefined;
 }
 
 export const MAX_URL_LENGTH = 4096;
 const CREATE_PATHS = new Set(['/v1/jobs/create', '/v1/jobs/batch', '/v1/jobs/callback-http']);
-const PUBLIC_PATHS = new Set(['/healthz', '/openapi.json']);
+// Open to all, or checking credentials of their own (/metrics takes METRICS_TOKEN too).
+const PUBLIC_PATHS = new Set(['/healthz', '/openapi.json', '/metrics']);
 
 function routedPath(path: string): string {
   let decoded = path;
@@ -65,7 +76,8 @@ export function createApp(options: AppOptions): Koa {
   // trailing slash ignored), so /V1/jobs/create or /%761/jobs cannot slip past.
   app.use(async (ctx, next) => {
     const path = routedPath(ctx.path);
-    if (PUBLIC_PATHS.has(path) || path.startsWith('/internal/')) return next();
+    // The dashboard checks its own session cookie (src/http/dashboard/).
+    if (PUBLIC_PATHS.has(path) || path.startsWith('/internal/') || path === '/dashboard' || path.startsWith('/dashboard/')) return next();
     await apiKey(ctx, async () => {
       if (ctx.method === 'POST' && CREATE_PATHS.has(path)) await rateLimit(ctx, next);
       else await next();
@@ -88,9 +100,12 @@ export function createApp(options: AppOptions): Koa {
     jobRoutes(options.jobs, bodyLimitBytes),
     internalRoutes(options.jobs, options.internalToken, bodyLimitBytes),
     jobAdminRoutes(options.jobAdmin, options.jobIntake, bodyLimitBytes),
+    bulkActionRoutes(options.bulkActions, bodyLimitBytes),
     legacyRoutes(options.jobs, options.jobIntake, options.internalToken, bodyLimitBytes),
     sqsRoutes(options.sqsJobs, options.internalToken, bodyLimitBytes),
     openApiRoutes(),
+    metricsRoutes(options.metrics, options.appKeys, options.metricsToken),
+    dashboardRoutes({ ...options.dashboard, jobAdmin: options.jobAdmin, bulkActions: options.bulkActions, appKeys: options.appKeys }),
     scheduledMessageRoutes(options.scheduledMessages, options.internalToken, bodyLimitBytes),
   ]) {
     app.use(router.routes());

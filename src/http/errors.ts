@@ -2,7 +2,7 @@
 // {error: <code>, message, ...details}; a field error names the field.
 import type { Context, Next } from 'koa';
 import { isDatabaseUnavailable } from '../db/pool.ts';
-import { InvalidStateError, JobNotFoundError, ServiceUnavailableError, ValidationError } from '../model/errors.ts';
+import { BulkActionNotFoundError, InvalidStateError, JobNotFoundError, ServiceUnavailableError, ValidationError } from '../model/errors.ts';
 import type { Logger } from '../ops/log.ts';
 
 /** An error that already knows its HTTP status (bad JSON, a body too large, auth). */
@@ -34,6 +34,9 @@ export function errorMiddleware(log: Logger) {
       } else if (error instanceof JobNotFoundError) {
         ctx.status = 404;
         ctx.body = { error: 'job_not_found', message: error.message, id: error.jobId };
+      } else if (error instanceof BulkActionNotFoundError) {
+        ctx.status = 404;
+        ctx.body = { error: 'bulk_action_not_found', message: error.message, id: error.bulkActionId };
       } else if (error instanceof InvalidStateError) {
         ctx.status = 409;
         ctx.body = { error: 'invalid_state', message: error.message, id: error.jobId, status: error.status };

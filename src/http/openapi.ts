@@ -1,6 +1,7 @@
 // The OpenAPI 3.1 document, generated from the same zod schemas that validate requests and shape
 // responses, so the description cannot drift from what the service accepts and answers.
 import { z } from 'zod';
+import { BulkActionRequest, BulkActionView, DryRunView } from '../admin/bulk-actions.ts';
 import { ListJobsQuery } from '../admin/job-admin.ts';
 import { BatchCreateRequest, CallbackHttpRequest } from '../admin/job-intake.ts';
 import { AttemptList, JobPage, JobStatusSchema, JobView } from '../admin/job-view.ts';
@@ -57,6 +58,7 @@ const components = {
     RunRequest: LegacyRunRequest,
     PollRequest,
     ScheduledMessage,
+    BulkActionRequest,
   }),
   ...componentSchemas('output', {
     JobStatus: JobStatusSchema,
@@ -70,6 +72,9 @@ const components = {
     Error: ErrorBody,
     Health,
     ScheduledMessageResult,
+    BulkAction: BulkActionView,
+    BulkActionList: z.object({ bulkActions: z.array(BulkActionView) }),
+    BulkDryRun: DryRunView,
   }),
 };
 
@@ -160,6 +165,21 @@ export const openApiDocument = {
     '/v1/jobs/{id}/retry': { post: action('Run a failed or dead-lettered job again, with a fresh set of attempts') },
     '/v1/jobs/{id}/deadletter': { post: action('Give up on a pending, retrying, scheduled or failed job') },
     '/v1/jobs/{id}/cancel': { post: action('Cancel a pending, retrying or scheduled job') },
+    '/v1/bulk-actions': {
+      post: {
+        summary: 'Retry, cancel or dead-letter every job matching a filter, in chunks; follow the run with GET',
+        description: 'Each job goes through the single action and is changed at most once; an interrupted run is resumed by any service process. With dryRun, only counts.',
+        requestBody: body('BulkActionRequest'),
+        responses: { 202: json('BulkAction', 'Started; `total` jobs matched.'), 200: json('BulkDryRun', 'A dry run: how many jobs it would reach.'), 400: badRequest },
+      },
+      get: { summary: 'The latest bulk actions, newest first', responses: { 200: json('BulkActionList', 'Up to 20 runs.') } },
+    },
+    '/v1/bulk-actions/{id}': {
+      get: { summary: 'A bulk action and its progress', parameters: [idParameter], responses: { 200: json('BulkAction', 'The run.'), 404: json('Error', 'No bulk action with this id.') } },
+    },
+    '/v1/bulk-actions/{id}/cancel': {
+      post: { summary: 'Stop a bulk action; what it changed stays changed', parameters: [idParameter], responses: { 200: json('BulkAction', 'The run as it now is.'), 404: json('Error', 'No bulk action with this id.') } },
+    },
     '/internal/v1/run-db-jobs': { post: runDue('Run due DB-lane jobs now (cron entry point)') },
     '/internal/v1/process-scheduled-message': {
       post: {

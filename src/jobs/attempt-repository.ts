@@ -8,7 +8,7 @@
 // callback counted lost, or a redelivered message, therefore matches nothing, and says so.
 import { named } from '../db/prepared.ts';
 import type { SqlClient } from '../db/sql-client.ts';
-import type { JobRow } from './job-repository.ts';
+import { DUE_AT, type JobRow } from './job-repository.ts';
 
 export type LaneName = 'db' | 'sqs' | 'scheduler';
 export type SettledStatus = 'completed' | 'retrying' | 'failed' | 'dead_lettered';
@@ -16,7 +16,10 @@ export type SettledStatus = 'completed' | 'retrying' | 'failed' | 'dead_lettered
 /** What running an attempt needs of its row, and no more: every column returned is parsed per job. */
 export type RunnableRow = Pick<JobRow,
   'id' | 'app_id' | 'execution_type' | 'lambda_proxy_message' | 'execution_config' | 'idempotency_key'
-  | 'max_attempts' | 'abandoned_attempts' | 'message_group_id'>;
+  | 'max_attempts' | 'abandoned_attempts' | 'message_group_id' | 'started_at' | 'traceparent' | 'tracestate'> & {
+  /** When this attempt was due (see DUE_AT), for the queue-wait metric. */
+  due_at: Date;
+};
 
 /** A job whose lane delivered it once more after its last allowed attempt was lost: dead-lettered by the claim. */
 export type ExhaustedRow = Pick<JobRow, 'id' | 'app_id' | 'execution_type' | 'attempts' | 'max_attempts' | 'last_error'>;
@@ -42,7 +45,8 @@ export async function claimAttempts(db: SqlClient, lane: LaneName, claims: { id:
     `WITH wanted AS (
        SELECT * FROM unnest($1::uuid[], $2::int[]) AS w(id, attempt)
      ), current AS (
-       SELECT j.id, j.status, j.attempts, j.started_at, w.attempt, w.attempt > j.max_attempts + j.abandoned_attempts AS exhausted
+       SELECT j.id, j.status, j.attempts, j.started_at, ${DUE_AT('j')} AS due_at, w.attempt,
+              w.attempt > j.max_attempts + j.abandoned_attempts AS exhausted
          FROM jobs j JOIN wanted w ON w.id = j.id
         WHERE j.id = ANY($1::uuid[]) AND j.lane = $3
           AND j.status IN ('pending', 'retrying', 'running', 'scheduled') AND j.attempts < w.attempt
@@ -60,7 +64,8 @@ export async function claimAttempts(db: SqlClient, lane: LaneName, claims: { id:
          FROM current c
         WHERE j.id = c.id
         RETURNING j.id, j.app_id, j.execution_type, j.lambda_proxy_message, j.execution_config, j.idempotency_key,
-                  j.max_attempts, j.abandoned_attempts, j.message_group_id, j.attempts, j.last_error, c.exhausted,
+                  j.max_attempts, j.abandoned_attempts, j.message_group_id, j.started_at, j.traceparent, j.tracestate, c.due_at,
+                  j.attempts, j.last_error, c.exhausted,
                   c.status AS previous_status, c.attempts AS previous_attempt, c.started_at AS previous_started_at,
                   j.schedule_arn IS NOT NULL AND c.attempts = 1 AS previous_by_scheduler
      ), lost AS (
@@ -70,7 +75,7 @@ export async function claimAttempts(db: SqlClient, lane: LaneName, claims: { id:
          FROM claimed WHERE previous_status = 'running'
      )
      SELECT id, app_id, execution_type, lambda_proxy_message, execution_config, idempotency_key, max_attempts,
-            abandoned_attempts, message_group_id, attempts, last_error, exhausted
+            abandoned_attempts, message_group_id, started_at, traceparent, tracestate, due_at, attempts, last_error, exhausted
        FROM claimed`,
     [claims.map((claim) => claim.id), claims.map((claim) => claim.attempt), lane, nextLane],
   ));

@@ -8,6 +8,7 @@ import { ValidationError } from '../model/errors.ts';
 import { newJobId } from './job-id.ts';
 import type { JobRow, NewJob } from './job-repository.ts';
 import type { CreateJobRequest, Execution, ScheduleExecution } from '../model/message-schema.ts';
+import { freshTraceContext, type TraceContext } from '../ops/trace.ts';
 import { nominalDelaySeconds, resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 
 // Time past the executor's own timeout for recording the outcome before pg-boss expires the claim.
@@ -137,7 +138,14 @@ function scheduleTimeOf(request: CreateJobRequest, execution: ScheduleExecution)
   return resolveScheduleTime(execution);
 }
 
-export function prepareDbJob(config: Config, request: CreateJobRequest, legacy: { type: string; payload: unknown } | null = null): PreparedJob {
+export interface PrepareOptions {
+  /** The legacy contract's type and original body. */
+  legacy?: { type: string; payload: unknown };
+  /** The trace the create request came in (src/ops/trace.ts); a fresh one when not given. */
+  trace?: TraceContext;
+}
+
+export function prepareDbJob(config: Config, request: CreateJobRequest, { legacy, trace = freshTraceContext() }: PrepareOptions = {}): PreparedJob {
   const execution = request.message.execution;
   const policy = resolveRetryPolicy(config.retry, request.retry);
   const scheduleAt = execution.type === 'schedule' ? scheduleTimeOf(request, execution) : null;
@@ -160,6 +168,8 @@ export function prepareDbJob(config: Config, request: CreateJobRequest, legacy: 
       runAt,
       type: legacy?.type ?? null,
       payload: legacy?.payload ?? null,
+      traceparent: trace.traceparent,
+      tracestate: trace.tracestate,
     },
     lane: { id, groupId: request.messageGroupId, startAfter: runAt ?? undefined, ...laneSettings(config, execution, policy) },
   };

@@ -36,6 +36,9 @@ export interface JobRow {
   completed_at: Date | null;
   type: string | null;
   payload: unknown;
+  /** W3C trace context (migration 0013); null on rows made before it. */
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 export interface NewJob {
@@ -56,6 +59,8 @@ export interface NewJob {
   payload: unknown;
   /** The lane that delivers it first; the DB lane unless given. */
   lane?: 'db' | 'sqs' | 'scheduler';
+  traceparent: string;
+  tracestate: string | null;
 }
 
 /**
@@ -67,14 +72,15 @@ export interface NewJob {
 export function insertJobStatement(job: NewJob): { text: string; values: unknown[] } {
   return {
     text: `INSERT INTO jobs (id, app_id, mode, execution_type, lambda_proxy_message, execution_config, metadata,
-                       message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload, lane)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                       message_group_id, idempotency_key, status, max_attempts, retry_policy, run_at, type, payload, lane,
+                       traceparent, tracestate)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
      ON CONFLICT (app_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id`,
     values: [
       job.id, job.appId, job.mode, job.executionType, job.lambdaProxyMessage, job.executionConfig, job.metadata,
       job.messageGroupId, job.idempotencyKey, job.status, job.maxAttempts, job.retryPolicy, job.runAt, job.type,
-      job.payload === null ? null : JSON.stringify(job.payload), job.lane ?? 'db',
+      job.payload === null ? null : JSON.stringify(job.payload), job.lane ?? 'db', job.traceparent, job.tracestate,
     ],
   };
 }
@@ -103,6 +109,13 @@ export async function findJob(db: SqlClient, id: string): Promise<JobRow | undef
   const { rows } = await db.query('SELECT * FROM jobs WHERE id = $1', [id]);
   return rows[0];
 }
+
+/**
+ * When a waiting job is due to start, as SQL over a jobs row `j`: a retry's time, else its runAt, else
+ * when it last became pending (its creation, or a retry by hand). The queue-wait metric measures from
+ * it and the queue gauges (src/admin/job-stats-repository.ts) count by it.
+ */
+export const DUE_AT = (j: string) => `COALESCE(${j}.next_retry_at, GREATEST(${j}.run_at, ${j}.updated_at))`;
 
 /** True when the database answers; used by /healthz. */
 export async function ping(db: SqlClient): Promise<void> {

@@ -15,6 +15,8 @@ import { runLaneBatch, type LaneBatchDeps, type RunCounts } from './lane-batch.t
 import { Reconciler } from './reconciler.ts';
 import { assertExecutable, prepareDbJob } from './job-preparation.ts';
 import * as repo from './job-repository.ts';
+import { laneOfNewJob, type Metrics } from '../ops/metrics.ts';
+import type { TraceContext } from '../ops/trace.ts';
 import type { JobScheduler, SqsIntake } from './ports.ts';
 import { resolveRetryPolicy } from './retry-policy.ts';
 import { assertTargetsAllowed } from './target-check.ts';
@@ -53,6 +55,8 @@ export interface JobServiceDeps {
   /** The service's stop: what this service runs is tracked in it and abandoned through it. */
   drain: Drain;
   log: Logger;
+  /** Counts creates and settled attempts; absent in tools and tests that need none. */
+  metrics?: Metrics;
 }
 
 export class JobService {
@@ -68,8 +72,10 @@ export class JobService {
   readonly reconciler: Reconciler;
   readonly #batchDeps: LaneBatchDeps;
   #staleSettles = 0;
+  readonly #metrics: Metrics | undefined;
 
   constructor(deps: JobServiceDeps) {
+    this.#metrics = deps.metrics;
     this.#scheduler = deps.scheduler;
     this.#drain = deps.drain;
     this.#config = deps.config;
@@ -85,6 +91,7 @@ export class JobService {
       notifier: deps.notifier ?? silentNotifier,
       defaultTimeoutMs: deps.config.defaultTimeoutMs,
       log: deps.log,
+      metrics: deps.metrics,
     });
     this.#batchDeps = {
       pool: deps.pool,
@@ -94,6 +101,7 @@ export class JobService {
       notifier: deps.notifier ?? silentNotifier,
       drain: deps.drain,
       log: deps.log,
+      metrics: deps.metrics,
       onStaleSettle: (lane, jobIds) => this.reportStaleSettle(lane, jobIds),
     };
   }
@@ -105,16 +113,24 @@ export class JobService {
    */
   reportStaleSettle(lane: 'db' | 'sqs' | 'scheduler', jobIds: string[]): void {
     this.#staleSettles += jobIds.length;
+    this.#metrics?.settleMismatched(lane, jobIds.length);
     this.#log.warn({ lane, jobIds }, `${jobIds.length} outcome(s) in the ${lane} lane matched no running attempt (a newer attempt or an action by hand got there first); nothing was overwritten`);
   }
 
   /** Validates, stores and enqueues one job. Nothing is stored or sent when the input is refused. */
-  async create(input: unknown): Promise<CreatedJob> {
+  async create(input: unknown, trace?: TraceContext): Promise<CreatedJob> {
     const request = parseOrThrow(CreateJobRequest, input);
+    const job = await this.#create(request, trace);
+    const type = request.message.execution.type;
+    if (job.created) this.#metrics?.jobCreated({ lane: laneOfNewJob(request.mode, type), type, appId: request.appId });
+    return job;
+  }
+
+  async #create(request: CreateJobRequest, trace: TraceContext | undefined): Promise<CreatedJob> {
     this.#assertRunnable(request.mode, request.message.execution);
     await assertTargetsAllowed([{ execution: request.message.execution }], { allowPrivate: this.#config.allowPrivateTargets });
-    if (request.mode !== 'db') return this.#sqsJobs!.create(request, resolveRetryPolicy(this.#config.retry, request.retry));
-    const { row, lane } = prepareDbJob(this.#config, request);
+    if (request.mode !== 'db') return this.#sqsJobs!.create(request, resolveRetryPolicy(this.#config.retry, request.retry), trace);
+    const { row, lane } = prepareDbJob(this.#config, request, { trace });
     const execution = request.message.execution;
     const earlierJob = async (): Promise<CreatedJob> => {
       const first = await repo.findJobByIdempotencyKey(this.#pool, row.appId, row.idempotencyKey!);

@@ -10,8 +10,9 @@ import type { Outcome, SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import type { DbLane, LaneJob } from '../lanes/db-lane.ts';
 import type { Logger } from '../ops/log.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import { claimAttempts, settleAttempts, type RunnableRow, type SettledStatus } from './attempt-repository.ts';
-import { logAttempt } from './attempt-log.ts';
+import { observeAttempt } from './attempt-log.ts';
 import { alertInBackground, type DeadLetterNotifier } from './dead-letter-alerts.ts';
 import { attemptSignal, type Drain } from './drain.ts';
 import { attemptStatus, wasAbandoned } from './retry-policy.ts';
@@ -33,6 +34,7 @@ export interface LaneBatchDeps {
   notifier: DeadLetterNotifier;
   drain: Drain;
   log: Logger;
+  metrics?: Metrics;
   /** Told of every outcome whose row no longer had that attempt running (a late writer). */
   onStaleSettle: (lane: 'db' | 'sqs' | 'scheduler', jobIds: string[]) => void;
 }
@@ -83,13 +85,13 @@ export async function runLaneBatch(deps: LaneBatchDeps, jobs: LaneJob[]): Promis
         execution: row.execution_config,
         signingSecrets: secrets.get(row.app_id),
         signal: signal.signal,
+        trace: row.traceparent === null ? undefined : { traceparent: row.traceparent, tracestate: row.tracestate },
       });
     } finally {
       signal.dispose();
     }
     const abandoned = wasAbandoned(outcome, deps.drain.signal);
     const status = attemptStatus(outcome, job.attempt, row.max_attempts + row.abandoned_attempts, abandoned);
-    logAttempt(deps.log, { jobId: row.id, appId: row.app_id, lane: 'db', type: row.execution_type, attempt: job.attempt, maxAttempts: row.max_attempts, status, outcome });
     settler.add({ job, row, outcome, status, abandoned });
   }));
   const settled = await settler.done();
@@ -181,8 +183,12 @@ class Settler {
     for (const finished of batch) {
       if (!settled.has(finished.row.id)) continue;
       this.#settled.push(finished);
-      if (finished.status === 'dead_lettered') {
-        const { row, job, outcome } = finished;
+      const { row, job, outcome, status } = finished;
+      observeAttempt(deps, {
+        jobId: row.id, appId: row.app_id, lane: 'db', type: row.execution_type, attempt: job.attempt, maxAttempts: row.max_attempts, status, outcome,
+        startedAt: row.started_at ?? undefined, dueAt: row.due_at,
+      });
+      if (status === 'dead_lettered') {
         alertInBackground(deps.notifier, { id: row.id, appId: row.app_id, executionType: row.execution_type, attempts: job.attempt, lastError: outcome.kind === 'ok' ? null : outcome.reason }, deps.log);
       }
     }

@@ -4,12 +4,13 @@
 import type { SqlClient } from '../db/sql-client.ts';
 import type { LaneSend } from '../lanes/db-lane.ts';
 import type { CreateJobRequest, TargetExecution } from '../model/message-schema.ts';
+import type { TraceContext } from '../ops/trace.ts';
 import type { JobStatus } from './job-repository.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 
 /** What create hands the SQS side: a validated mode=sqs or mode=both request. */
 export interface SqsIntake {
-  create(request: CreateJobRequest, policy: RetryPolicy): Promise<{ id: string; status: JobStatus; created: boolean }>;
+  create(request: CreateJobRequest, policy: RetryPolicy, trace?: TraceContext): Promise<{ id: string; status: JobStatus; created: boolean }>;
 }
 
 export interface ScheduleRequest {

@@ -11,6 +11,7 @@ import { inTransaction, type Pool } from '../db/pool.ts';
 import type { SqlClient } from '../db/sql-client.ts';
 import type { DbLane } from '../lanes/db-lane.ts';
 import type { Logger } from '../ops/log.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import { alertInBackground, type DeadLetterNotifier } from './dead-letter-alerts.ts';
 import { deadLetterLost, findViolations, lockOrphan, lockStray, resumeInDbLane, type Finding } from './invariant.ts';
 import { carriedFrom, continueInDbLane } from './job-preparation.ts';
@@ -28,6 +29,7 @@ export interface ReconcilerDeps {
   notifier: DeadLetterNotifier;
   defaultTimeoutMs: number;
   log: Logger;
+  metrics?: Metrics;
 }
 
 export interface ReconcileResult {
@@ -93,6 +95,7 @@ export class Reconciler {
           await client.query('RELEASE SAVEPOINT repair');
           if (action === undefined) continue;
           repaired++;
+          this.#deps.metrics?.reconcilerRepaired(finding.problem, 1);
           this.#deps.log.warn({ jobId: finding.id, problem: finding.problem, status: finding.status, lane: finding.lane, repair: action }, `reconciler: job ${finding.id} ${finding.problem.replace('_', ' ')} (${finding.status ?? 'no row'}): ${action}`);
         } catch (error) {
           await client.query('ROLLBACK TO SAVEPOINT repair');

@@ -46,3 +46,12 @@ export class InvalidStateError extends Error {
     this.status = status;
   }
 }
+
+export class BulkActionNotFoundError extends Error {
+  readonly bulkActionId: string;
+  constructor(id: string) {
+    super(`bulk action ${id} not found`);
+    this.name = 'BulkActionNotFoundError';
+    this.bulkActionId = id;
+  }
+}

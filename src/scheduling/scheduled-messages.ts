@@ -7,7 +7,7 @@ import { inTransaction, type Pool } from '../db/pool.ts';
 import type { Outcome, SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import { claimAttempts, settleAttempts } from '../jobs/attempt-repository.ts';
-import { logAttempt } from '../jobs/attempt-log.ts';
+import { observeAttempt } from '../jobs/attempt-log.ts';
 import { alertInBackground, type DeadLetterNotifier } from '../jobs/dead-letter-alerts.ts';
 import type { Drain } from '../jobs/drain.ts';
 import { backoffAfter, carriedFrom, continueInDbLane, expireInSecondsFor } from '../jobs/job-preparation.ts';
@@ -19,6 +19,7 @@ import type { DbLane } from '../lanes/db-lane.ts';
 import { ServiceUnavailableError } from '../model/errors.ts';
 import { TargetExecution } from '../model/message-schema.ts';
 import type { Logger } from '../ops/log.ts';
+import type { Metrics } from '../ops/metrics.ts';
 
 // How long past its timeout a callback may go without recording an outcome before the DB lane runs
 // the job in its place.
@@ -46,6 +47,7 @@ export interface ScheduledMessageDeps {
   log: Logger;
   /** Told when the callback's outcome matched no running attempt (it was counted lost meanwhile). */
   onStaleSettle: (lane: 'scheduler', jobIds: string[]) => void;
+  metrics?: Metrics;
 }
 
 /** The EventBridge Scheduler callback, for the HTTP route and the Lambda handler alike. */
@@ -83,10 +85,10 @@ async function processScheduledMessage(deps: ScheduledMessageDeps, input: unknow
     execution: row.execution_config,
     signingSecrets: (await deps.signingSecrets([row.app_id])).get(row.app_id),
     signal: deps.drain.signal,
+    trace: row.traceparent === null ? undefined : { traceparent: row.traceparent, tracestate: row.tracestate },
   });
   const abandoned = wasAbandoned(outcome, deps.drain.signal);
   const status = attemptStatus(outcome, attempt, row.max_attempts + row.abandoned_attempts, abandoned);
-  logAttempt(deps.log, { jobId: row.id, appId: row.app_id, lane: 'scheduler', type: row.execution_type, attempt, maxAttempts: row.max_attempts, status, outcome });
 
   // The record and the safety net change together, and only while this attempt is still the one
   // running: a callback counted lost (the net has run, or is running, in its place) changes nothing.
@@ -117,6 +119,10 @@ async function processScheduledMessage(deps: ScheduledMessageDeps, input: unknow
     const current = await repo.findJob(deps.pool, jobId);
     return { jobId, ran: true, status: current?.status ?? 'not_found' };
   }
+  observeAttempt(deps, {
+    jobId: row.id, appId: row.app_id, lane: 'scheduler', type: row.execution_type, attempt, maxAttempts: row.max_attempts, status, outcome,
+    startedAt: row.started_at ?? undefined, dueAt: row.run_at,
+  });
   if (status === 'dead_lettered') {
     alertInBackground(deps.notifier, { id: row.id, appId: row.app_id, executionType: row.execution_type, attempts: attempt, lastError: outcome.kind === 'ok' ? null : outcome.reason }, deps.log);
   }

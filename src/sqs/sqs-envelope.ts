@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { AppId, IdempotencyKey, MAX_ATTEMPTS, Message, MessageGroupId, Mode, RetryOverride } from '../model/message-schema.ts';
 import type { RetryPolicy } from '../jobs/retry-policy.ts';
+import type { TraceContext } from '../ops/trace.ts';
 
 /** SQS's limit on a message body, in bytes of UTF-8. */
 export const MAX_SQS_MESSAGE_BYTES = 256 * 1024;
@@ -22,6 +23,8 @@ export const SqsEnvelope = z.strictObject({
   maxAttempts: z.int().min(1).max(MAX_ATTEMPTS),
   retryPolicy: RetryOverride.pick({ baseDelaySeconds: true, maxDelaySeconds: true }).required(),
   message: Message,
+  /** The W3C trace context the job was created in (optional: messages sent before it was carried lack it). */
+  trace: z.strictObject({ traceparent: z.string().max(64), tracestate: z.string().max(512).nullable() }).optional(),
 });
 export type SqsEnvelope = z.infer<typeof SqsEnvelope>;
 
@@ -34,6 +37,7 @@ export interface EnvelopeInput {
   idempotencyKey: string | null;
   policy: RetryPolicy;
   message: Message;
+  trace: TraceContext;
 }
 
 export function buildEnvelope(input: EnvelopeInput): SqsEnvelope {
@@ -50,6 +54,7 @@ export function buildEnvelope(input: EnvelopeInput): SqsEnvelope {
     // Always present, as it is when a mode=both job is sent from its row: the size measured at
     // create is then the size sent.
     message: { ...input.message, metadata: input.message.metadata ?? {} },
+    trace: input.trace,
   };
 }
 

@@ -16,8 +16,10 @@ import type { CreateJobRequest } from '../model/message-schema.ts';
 import type { DeadLetterNotifier } from '../jobs/dead-letter-alerts.ts';
 import type { Drain } from '../jobs/drain.ts';
 import type { Logger } from '../ops/log.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import type { SqsIntake } from '../jobs/ports.ts';
 import type { RetryPolicy } from '../jobs/retry-policy.ts';
+import { freshTraceContext, type TraceContext } from '../ops/trace.ts';
 import { buildEnvelope, deduplicationIdOf, envelopeBody, MAX_SQS_MESSAGE_BYTES, sqsGroupOf, type SqsEnvelope } from './sqs-envelope.ts';
 import { handleMessage, type MessageResult } from './sqs-message-handler.ts';
 
@@ -44,6 +46,8 @@ export interface SqsJobsDeps {
   drain: Drain;
   onStaleSettle: (lane: 'sqs', jobIds: string[]) => void;
   log: Logger;
+  /** Counts receives, what became of each message, and (through the handler) every attempt. */
+  metrics?: Metrics;
   /** How long a received message stays hidden; extended while its job runs. */
   visibilityTimeoutSeconds?: number;
 }
@@ -88,7 +92,7 @@ export class SqsJobs implements SqsIntake {
    * mode=sqs: one SendMessage, nothing in Postgres. mode=both: the jobs row and an outbox entry in
    * one transaction; the job is accepted once that commits, whether or not SQS answers.
    */
-  async create(request: CreateJobRequest, policy: RetryPolicy): Promise<SqsCreated> {
+  async create(request: CreateJobRequest, policy: RetryPolicy, trace: TraceContext = freshTraceContext()): Promise<SqsCreated> {
     if (request.runAt !== undefined || request.delaySeconds !== undefined) {
       const field = request.runAt !== undefined ? 'runAt' : 'delaySeconds';
       throw ValidationError.field(field, `a delayed start needs mode "db"; mode "${request.mode}" runs through SQS FIFO, which cannot delay one message`);
@@ -103,6 +107,7 @@ export class SqsJobs implements SqsIntake {
       idempotencyKey: request.idempotencyKey ?? null,
       policy,
       message: request.message,
+      trace,
     });
     const size = Buffer.byteLength(envelopeBody(envelope));
     if (size > MAX_SQS_MESSAGE_BYTES) {
@@ -114,7 +119,7 @@ export class SqsJobs implements SqsIntake {
       return { id, status: 'pending', created: true };
     }
     return inTransaction(this.#deps.pool, async (client) => {
-      const inserted = await repo.insertJob(client, { ...prepareDbJob(this.#deps.config, request).row, id, lane: 'sqs' });
+      const inserted = await repo.insertJob(client, { ...prepareDbJob(this.#deps.config, request, { trace }).row, id, lane: 'sqs' });
       if (!inserted) {
         const first = await repo.findJobByIdempotencyKey(client, envelope.appId, envelope.idempotencyKey!);
         return { id: first!.id, status: first!.status, created: false };
@@ -137,6 +142,7 @@ export class SqsJobs implements SqsIntake {
       idempotencyKey: row.idempotency_key,
       policy: { maxAttempts: row.max_attempts, ...row.retry_policy },
       message: { lambdaProxyMessage: row.lambda_proxy_message, execution: row.execution_config, metadata: row.metadata },
+      trace: row.traceparent === null ? freshTraceContext() : { traceparent: row.traceparent, tracestate: row.tracestate },
     }));
   }
 
@@ -152,9 +158,20 @@ export class SqsJobs implements SqsIntake {
     if (this.#deps.drain.stopping) return { forwarded: 0, ...emptyCounts(0) };
     return this.#deps.drain.track((async () => {
       const forwarded = await this.#deps.outbox.forwardDue(limit, (jobId) => this.forward(jobId));
-      const messages = await this.#deps.lane.receive({ limit, waitSeconds: 0, visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds });
+      const messages = await this.#receive({ limit, waitSeconds: 0, visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds });
       return { forwarded, ...await this.#runBatch(messages) };
     })());
+  }
+
+  async #receive(request: Parameters<MessageLane['receive']>[0]): Promise<ReceivedMessage[]> {
+    try {
+      const messages = await this.#deps.lane.receive(request);
+      this.#deps.metrics?.sqsReceived(messages.length > 0 ? 'messages' : 'empty');
+      return messages;
+    } catch (error) {
+      if (!request.signal?.aborted) this.#deps.metrics?.sqsReceived('error');
+      throw error;
+    }
   }
 
   /**
@@ -178,8 +195,11 @@ export class SqsJobs implements SqsIntake {
     await Promise.all([...groups.values()].map(async (group) => {
       for (const message of group) {
         try {
-          counts[await handleMessage(deps, message)]++;
+          const result = await handleMessage(deps, message);
+          counts[result]++;
+          this.#deps.metrics?.sqsMessageHandled(result);
         } catch (error) {
+          this.#deps.metrics?.sqsMessageHandled('left_for_redelivery');
           this.#deps.log.warn({ messageId: message.messageId, reason: (error as Error).message }, `sqs message ${message.messageId} left for redelivery: ${(error as Error).message}`);
           return;
         }
@@ -198,7 +218,7 @@ export class SqsJobs implements SqsIntake {
     const signal = this.#stopping.signal;
     while (!signal.aborted) {
       try {
-        const messages = await this.#deps.lane.receive({
+        const messages = await this.#receive({
           limit: CONSUMER_BATCH,
           waitSeconds: LONG_POLL_SECONDS,
           visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds,

@@ -8,9 +8,11 @@ import type { SqlClient } from '../db/sql-client.ts';
 import type { Outcome, SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
 import { claimAttempts, handOver, settleAttempts } from '../jobs/attempt-repository.ts';
-import { logAttempt } from '../jobs/attempt-log.ts';
+import { observeAttempt } from '../jobs/attempt-log.ts';
 import { alertInBackground, type DeadLetterNotifier } from '../jobs/dead-letter-alerts.ts';
 import { backoffAfter, continueInDbLane, type CarriedJob } from '../jobs/job-preparation.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import { freshTraceContext } from '../ops/trace.ts';
 import * as repo from '../jobs/job-repository.ts';
 import { attemptStatus, wasAbandoned } from '../jobs/retry-policy.ts';
 import type { DbLane } from '../lanes/db-lane.ts';
@@ -34,6 +36,7 @@ export interface MessageHandlerDeps {
   signal: AbortSignal;
   log: Logger;
   onStaleSettle: (lane: 'sqs', jobIds: string[]) => void;
+  metrics?: Metrics;
 }
 
 const TERMINAL: repo.JobStatus[] = ['completed', 'failed', 'dead_lettered', 'cancelled'];
@@ -91,9 +94,16 @@ export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedM
     : await executeKeepingVisible(deps, message, envelope, attempt);
   const abandoned = wasAbandoned(outcome, deps.signal);
   const status = attempt > allowed ? 'dead_lettered' : attemptStatus(outcome, attempt, allowed, abandoned);
-  logAttempt(deps.log, { jobId: envelope.jobId, appId: envelope.appId, lane: 'sqs', type: envelope.message.execution.type, attempt, maxAttempts: envelope.maxAttempts, status, outcome });
+  const observe = () => observeAttempt(deps, {
+    jobId: envelope.jobId, appId: envelope.appId, lane: 'sqs', type: envelope.message.execution.type, attempt, maxAttempts: envelope.maxAttempts, status, outcome,
+    // A first delivery was due when the job was created; a redelivery's due time SQS does not tell.
+    startedAt, dueAt: attempt === 1 ? new Date(envelope.createdAt) : undefined,
+  });
 
-  if (status === 'completed' && envelope.mode === 'sqs') return done(deps, message, 'completed');
+  if (status === 'completed' && envelope.mode === 'sqs') {
+    observe();
+    return done(deps, message, 'completed');
+  }
   const recorded = await inTransaction(deps.pool, async (client) => {
     if (envelope.mode === 'sqs') {
       if (!await insertFromEnvelope(client, envelope, 'sqs')) return 'duplicate' as const;
@@ -127,6 +137,7 @@ export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedM
     deps.onStaleSettle('sqs', [envelope.jobId]);
     return done(deps, message, 'skipped');
   }
+  observe();
   if (status === 'dead_lettered') {
     alertInBackground(deps.notifier, { id: envelope.jobId, appId: envelope.appId, executionType: envelope.message.execution.type, attempts: Math.min(attempt, allowed), lastError: outcome.kind === 'ok' ? null : outcome.reason }, deps.log);
   }
@@ -172,6 +183,7 @@ async function executeKeepingVisible(deps: MessageHandlerDeps, message: Received
       execution: envelope.message.execution,
       signingSecrets: (await deps.signingSecrets([envelope.appId])).get(envelope.appId),
       signal: deps.signal,
+      trace: envelope.trace,
     });
   } finally {
     clearInterval(extend);
@@ -197,5 +209,7 @@ async function insertFromEnvelope(client: SqlClient, envelope: SqsEnvelope, lane
     type: null,
     payload: null,
     lane,
+    traceparent: envelope.trace?.traceparent ?? freshTraceContext().traceparent,
+    tracestate: envelope.trace?.tracestate ?? null,
   });
 }

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { createTestDatabase } from './database.ts';
-import { ROOT, startArgs } from './start-command.ts';
+import { ROOT, startArgs } from '../../src/cli/start-command.ts';
 import { ADMIN_KEY, INTERNAL_TOKEN } from './service.ts';
 import { waitFor } from './wait.ts';
 

@@ -2,6 +2,7 @@
 import { Router } from '@koa/router';
 import type { JobAdmin } from '../../admin/job-admin.ts';
 import type { JobIntake } from '../../admin/job-intake.ts';
+import { incomingTraceContext } from '../../ops/trace.ts';
 import { appScope, scopeBody } from '../app-auth.ts';
 import { readJsonBody } from '../body.ts';
 
@@ -16,7 +17,7 @@ export function jobAdminRoutes(admin: JobAdmin, intake: JobIntake, bodyLimitByte
   router.post('/v1/jobs/batch', async (ctx) => {
     const body = await readJsonBody(ctx, Math.max(bodyLimitBytes, BATCH_BODY_LIMIT_BYTES)) as { jobs?: unknown };
     const scoped = Array.isArray(body?.jobs) ? { ...body, jobs: body.jobs.map((job) => scopeBody(ctx, job)) } : body;
-    const jobs = await intake.createBatch(scoped);
+    const jobs = await intake.createBatch(scoped, incomingTraceContext(ctx.headers));
     // As single create: 202 when anything new was stored, 200 when every item named an earlier job.
     ctx.status = jobs.some((job) => job.created) ? 202 : 200;
     ctx.body = { jobs };

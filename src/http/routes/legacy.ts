@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { JobIntake } from '../../admin/job-intake.ts';
 import type { JobService } from '../../jobs/job-service.ts';
 import { parseOrThrow } from '../../jobs/validation.ts';
+import { incomingTraceContext } from '../../ops/trace.ts';
 import { scopeBody } from '../app-auth.ts';
 import { requireInternalToken } from '../auth.ts';
 import { readJsonBody } from '../body.ts';
@@ -15,7 +16,7 @@ export const LegacyRunRequest = z.strictObject({ limit: z.int().min(1).max(1000)
 export function legacyRoutes(jobs: JobService, intake: JobIntake, internalToken: string | undefined, bodyLimitBytes: number): Router {
   const router = new Router();
   router.post('/v1/jobs/callback-http', async (ctx) => {
-    const job = await intake.createCallbackHttp(scopeBody(ctx, await readJsonBody(ctx, bodyLimitBytes)));
+    const job = await intake.createCallbackHttp(scopeBody(ctx, await readJsonBody(ctx, bodyLimitBytes)), incomingTraceContext(ctx.headers));
     ctx.status = 202;
     ctx.body = { id: job.id, status: job.status };
   });

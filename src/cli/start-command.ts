@@ -1,5 +1,5 @@
 // The command `npm start` runs, read from package.json: the one place that says which Node flags
-// and preload production runs with. The benchmark's service processes and the child-process tests
+// and preload production runs with. `switchyard start`, the benchmark's service processes and the child-process tests
 // start src/main.ts with exactly these arguments, so what they measure and check is a real start.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
