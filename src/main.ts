@@ -1,5 +1,7 @@
 // The long-running server: config, database, migrations, lanes, workers and HTTP, with a graceful
-// stop on SIGTERM/SIGINT (no new claims, running jobs finish within SHUTDOWN_TIMEOUT_MS, exit 0).
+// stop on SIGTERM/SIGINT: no new claims from the first instant, running jobs get SHUTDOWN_TIMEOUT_MS,
+// what still runs then is abandoned (recorded, and retried at once without using up an attempt),
+// and the process exits 0 within the bound plus about a second (src/jobs/drain.ts).
 import { flushCompileCache } from 'node:module';
 import { ConfigError, loadConfig } from './config/config.ts';
 import { createLogger } from './ops/log.ts';

@@ -202,3 +202,9 @@ t.test('an attempt abandoned at a stop is retried without using up the last chan
   // Before the teardown of the first service, which stops the database both share.
   await after.stop();
 });
+
+t.test("docs/sql.md prints the reconciler's own invariant query", async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const doc = readFileSync(new URL('../docs/sql.md', import.meta.url), 'utf8');
+  t.ok(doc.includes('```sql\n' + INVARIANT_SQL + '\n```'), 'the query in docs/sql.md is INVARIANT_SQL, word for word');
+});

@@ -5,7 +5,7 @@ import { runner } from 'node-pg-migrate';
 import { fileURLToPath } from 'node:url';
 import { silentLogger, type Logger } from '../ops/log.ts';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
 
 export async function migrate(databaseUrl: string, log: Logger = silentLogger): Promise<string[]> {
   const applied = await runner({

@@ -35,7 +35,7 @@ export function regionOf(execution: LambdaUrlExecution, fallback: string | undef
  * exactly the returned headers. `x-amz-content-sha256` carries the body's hash, which the signature
  * covers, so a changed body is refused.
  */
-export async function signLambdaUrlRequest(spec: HttpRequestSpec, region: string, credentials: Credentials): Promise<HttpRequestSpec> {
+async function signLambdaUrlRequest(spec: HttpRequestSpec, region: string, credentials: Credentials): Promise<HttpRequestSpec> {
   const headers: Record<string, string> = {};
   spec.headers.forEach((value, name) => {
     headers[name] = value;

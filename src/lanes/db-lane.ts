@@ -10,7 +10,7 @@ import type { SqlClient } from '../db/sql-client.ts';
 // that policy held order per key, also across retries. Jobs without a group go to a standard queue,
 // which needs no key and lets every job run in parallel.
 export const STANDARD_QUEUE = 'switchyard-jobs';
-export const ORDERED_QUEUE = 'switchyard-jobs-ordered';
+const ORDERED_QUEUE = 'switchyard-jobs-ordered';
 /** Every queue of the DB lane, for statements that look at lane jobs beside their rows. */
 export const QUEUES = [STANDARD_QUEUE, ORDERED_QUEUE];
 const SCHEMA = 'pgboss';

@@ -12,7 +12,7 @@ const MAX_DELAY_SECONDS = 365 * 24 * 3600;
 const MAX_TIMEOUT_MS = 900_000;
 export const MAX_ATTEMPTS = 100;
 /** The longest URL a job may call: the bound this service puts on its own request URLs. */
-export const MAX_TARGET_URL_LENGTH = 4096;
+const MAX_TARGET_URL_LENGTH = 4096;
 
 /** A string PostgreSQL stores as given (no NUL, no unpaired surrogate). */
 const text = () => z.string().refine(isStorableText, STORABLE_TEXT_MESSAGE);

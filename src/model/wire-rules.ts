@@ -64,7 +64,7 @@ export function isBase64(value: string): boolean {
 }
 
 /** Deeper JSON than this is refused: no job needs it, and each level costs stack in every parser on the way. */
-export const MAX_JSON_DEPTH = 32;
+const MAX_JSON_DEPTH = 32;
 
 // Numbers JSON.stringify writes without an exponent. Outside this range it writes 1e+300, which jsonb
 // gives back as 301 digits: the same value, but a stored job would no longer fit the SQS message it

@@ -47,7 +47,7 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 const QUEUE_WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 3600, 21_600, 86_400];
 // How long one reading of the queue gauges serves scrapes: Prometheus scrapes every 15-60 s, so
 // this only merges scrapes that arrive together (several Prometheus servers, a person's refresh).
-export const QUEUE_STATS_CACHE_MS = 5_000;
+const QUEUE_STATS_CACHE_MS = 5_000;
 
 const COUNTED: Record<AttemptStatus, 'completed' | 'retried' | 'failed' | 'deadLettered'> = {
   completed: 'completed', retrying: 'retried', failed: 'failed', dead_lettered: 'deadLettered',

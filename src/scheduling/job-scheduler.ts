@@ -35,12 +35,12 @@ export interface EventBridgeSchedulerOptions {
 }
 
 /** One schedule per job, named after it: creating it again can only conflict, never duplicate. */
-export function scheduleName(jobId: string): string {
+function scheduleName(jobId: string): string {
   return `switchyard-${jobId}`;
 }
 
 /** EventBridge's one-time expression: at(yyyy-mm-ddThh:mm:ss), read in ScheduleExpressionTimezone. */
-export function atExpression(at: Date): string {
+function atExpression(at: Date): string {
   return `at(${at.toISOString().slice(0, 19)})`;
 }
 
