@@ -224,7 +224,8 @@ export class SqsJobs implements SqsIntake {
           visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds,
           signal,
         });
-        if (messages.length) await this.#deps.drain.track(this.#runBatch(messages));
+        // Received just as the stop began: left unrun, they come back after their visibility timeout.
+        if (messages.length && !this.#deps.drain.stopping) await this.#deps.drain.track(this.#runBatch(messages));
       } catch (error) {
         if (signal.aborted) return;
         this.#deps.log.error({ reason: (error as Error).message }, `sqs consumer: ${(error as Error).message}`);
