@@ -182,10 +182,14 @@ export class JobService {
     return counts;
   }
 
-  /** The cron entry point: claims up to `limit` due DB-lane jobs and runs them before answering. */
-  async runDue(limit: number): Promise<RunCounts & { recovered: number }> {
+  /**
+   * The cron entry point: claims up to `limit` due DB-lane jobs and runs them before answering.
+   * `abandon` cuts the attempts short (a Lambda function near its deadline): they are recorded as
+   * retrying, as at a shutdown.
+   */
+  async runDue(limit: number, { abandon }: { abandon?: AbortSignal } = {}): Promise<RunCounts & { recovered: number }> {
     const recovered = await this.recoverLostAttempts();
-    const counts = await this.runLaneBatch(await this.#dbLane.fetchDue(limit));
+    const counts = await this.runLaneBatch(await this.#dbLane.fetchDue(limit, abandon));
     return { ...counts, recovered };
   }
 

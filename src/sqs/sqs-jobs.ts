@@ -5,7 +5,7 @@ import type { Config } from '../config/config.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
 import { noSigningSecrets, type SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
-import type { DbLane } from '../lanes/db-lane.ts';
+import type { DbLane, LaneHosting } from '../lanes/db-lane.ts';
 import type { MessageLane, ReceivedMessage } from './sqs-lane.ts';
 import { SqsOutbox } from './sqs-outbox.ts';
 import { ValidationError } from '../model/errors.ts';
@@ -26,6 +26,26 @@ export interface SqsCreated {
 }
 
 export type PollCounts = { forwarded: number; received: number } & Record<MessageResult, number>;
+
+export interface PollOptions {
+  /** Long polling: how long an empty queue may keep the receive open (0, the default, to 20 s). */
+  waitSeconds?: number;
+  /** Abandons the running attempts (a Lambda function near its deadline); they are recorded as retrying. */
+  abandon?: AbortSignal;
+}
+
+export interface DeliveredOptions {
+  /** Once aborted, no further message is started; those not started are left to come back. */
+  stopStarting?: AbortSignal;
+  /** Abandons the running attempts; they are recorded as retrying. */
+  abandon?: AbortSignal;
+}
+
+/** What became of a batch SQS delivered: the counts, and the messages left for SQS to deliver again. */
+export interface DeliveredBatch {
+  counts: Omit<PollCounts, 'forwarded'>;
+  left: ReceivedMessage[];
+}
 
 export interface SqsJobsDeps {
   config: Config;
@@ -64,7 +84,7 @@ export class SqsJobs implements SqsIntake {
    * nothing else asks whether AWS is configured. Registers its cleanups with the caller.
    */
   static async fromConfig(
-    deps: Omit<SqsJobsDeps, 'lane' | 'outbox'> & { connectionString: string },
+    deps: Omit<SqsJobsDeps, 'lane' | 'outbox'> & { connectionString: string; hosting?: LaneHosting },
     cleanups: (() => Promise<void>)[],
   ): Promise<SqsJobs | undefined> {
     if (deps.config.aws.sqsQueueUrl === undefined) return undefined;
@@ -73,7 +93,7 @@ export class SqsJobs implements SqsIntake {
     const { SqsLane } = await import('./sqs-lane.ts');
     const lane = new SqsLane(deps.config.aws.sqsQueueUrl, deps.config.aws.sqsRegion);
     cleanups.push(async () => lane.stop());
-    const outbox = await SqsOutbox.start(deps.connectionString, (error) => deps.log(`sqs outbox: ${error.message}`));
+    const outbox = await SqsOutbox.start(deps.connectionString, (error) => deps.log(`sqs outbox: ${error.message}`), deps.hosting);
     cleanups.push(() => outbox.stop(deps.config.shutdownTimeoutMs));
     return new SqsJobs({ ...deps, lane, outbox });
   }
@@ -137,10 +157,22 @@ export class SqsJobs implements SqsIntake {
    * The cron entry point: forwards due outbox entries, then receives up to `limit` messages and
    * runs them before answering.
    */
-  async poll(limit: number): Promise<PollCounts> {
+  async poll(limit: number, options: PollOptions = {}): Promise<PollCounts> {
     const forwarded = await this.#deps.outbox.forwardDue(limit, (jobId) => this.forward(jobId));
-    const messages = await this.#deps.lane.receive({ limit, waitSeconds: 0, visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds });
-    return { forwarded, ...await this.#runBatch(messages) };
+    const messages = await this.#deps.lane.receive({
+      limit,
+      waitSeconds: options.waitSeconds ?? 0,
+      visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds,
+    });
+    return { forwarded, ...(await this.#runBatch(messages, { abandon: options.abandon })).counts };
+  }
+
+  /**
+   * Runs a batch that SQS delivered to someone else (the event source mapping of a Lambda function)
+   * exactly as a polled one, and says which messages were left to come back.
+   */
+  runDelivered(messages: ReceivedMessage[], options: DeliveredOptions = {}): Promise<DeliveredBatch> {
+    return this.#runBatch(messages, options);
   }
 
   /**
@@ -148,8 +180,9 @@ export class SqsJobs implements SqsIntake {
    * order SQS gave them. When a message cannot be settled (the database is down, say), the rest of
    * its group is left too: all of them come back, in order, after the visibility timeout.
    */
-  async #runBatch(messages: ReceivedMessage[]): Promise<Omit<PollCounts, 'forwarded'>> {
+  async #runBatch(messages: ReceivedMessage[], { stopStarting, abandon }: DeliveredOptions = {}): Promise<DeliveredBatch> {
     const counts = { received: messages.length, completed: 0, handedOver: 0, failed: 0, deadLettered: 0, rejected: 0, skipped: 0 };
+    const left: ReceivedMessage[] = [];
     const groups = new Map<string, ReceivedMessage[]>();
     for (const message of messages) {
       const key = message.groupId ?? message.messageId;
@@ -159,19 +192,25 @@ export class SqsJobs implements SqsIntake {
       ...this.#deps,
       signingSecrets: this.#deps.signingSecrets ?? noSigningSecrets,
       visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds,
-      signal: this.#abortRunning.signal,
+      signal: abandon ? AbortSignal.any([this.#abortRunning.signal, abandon]) : this.#abortRunning.signal,
     };
     await Promise.all([...groups.values()].map(async (group) => {
-      for (const message of group) {
+      for (const [index, message] of group.entries()) {
+        // Past the caller's deadline nothing new starts: the rest of the group comes back untouched.
+        if (stopStarting?.aborted || abandon?.aborted) {
+          left.push(...group.slice(index));
+          return;
+        }
         try {
           counts[await handleMessage(deps, message)]++;
         } catch (error) {
           this.#deps.log(`sqs message ${message.messageId} left for redelivery: ${(error as Error).message}`);
+          left.push(...group.slice(index));
           return;
         }
       }
     }));
-    return counts;
+    return { counts, left };
   }
 
   /** Starts the outbox worker and `consumers` long-polling loops; SQS keeps a group on one of them at a time. */

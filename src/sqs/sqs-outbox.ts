@@ -4,6 +4,7 @@
 // created even when a send has to be retried. Like the other lanes it never decides what a job means.
 import { PgBoss, type Job } from 'pg-boss';
 import type { SqlClient } from '../db/sql-client.ts';
+import { pgBossHosting, type LaneHosting } from '../lanes/db-lane.ts';
 
 const OUTBOX_QUEUE = 'switchyard-sqs-outbox';
 const SCHEMA = 'pgboss';
@@ -28,18 +29,17 @@ export class SqsOutbox {
     this.#boss = boss;
   }
 
-  static async start(connectionString: string, onError: (error: Error) => void): Promise<SqsOutbox> {
+  static async start(connectionString: string, onError: (error: Error) => void, hosting: Omit<LaneHosting, 'onReadyJob'> = {}): Promise<SqsOutbox> {
     const boss = new PgBoss({
-      connectionString,
       schema: SCHEMA,
       application_name: 'switchyard-sqs-outbox',
-      useListenNotify: true,
+      ...pgBossHosting(connectionString, hosting),
       superviseIntervalSeconds: 5,
       schedule: false,
     });
     boss.on('error', onError);
     await boss.start();
-    await boss.createQueue(OUTBOX_QUEUE, {
+    if (hosting.maintain !== false) await boss.createQueue(OUTBOX_QUEUE, {
       policy: 'key_strict_fifo',
       notify: true,
       retentionSeconds: RETENTION_SECONDS,
