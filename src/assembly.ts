@@ -1,0 +1,114 @@
+// The parts of Switchyard that every host shares, assembled from a config and a connection string:
+// the pool, the lanes, the executors, the services and the Koa app. The one place that chooses each
+// implementation. The long-running server (service.ts) adds its database, migrations, workers and
+// listener around them; a Lambda container (src/handlers/runtime.ts) runs them as they are. Nothing
+// here opens a database of its own, so the Lambda bundles never reach the embedded PostgreSQL.
+import type Koa from 'koa';
+import { AppKeys } from './apps/app-keys.ts';
+import type { Config } from './config/config.ts';
+import { ChangeListener } from './db/change-listener.ts';
+import { createPool, type Pool } from './db/pool.ts';
+import { createAwsClients, type AwsClients } from './aws/clients.ts';
+import { createLambdaInvokeExecutor } from './executors/lambda-invoke.ts';
+import { createLambdaUrlExecutor } from './executors/lambda-url.ts';
+import { ExecutorRegistry } from './executors/registry.ts';
+import { createRestApiExecutor } from './executors/rest-api.ts';
+import { createScheduleExecutor } from './executors/schedule.ts';
+import { createSesNotifier, silentNotifier } from './jobs/dead-letter-alerts.ts';
+import { createEmbeddedScheduler, createEventBridgeScheduler } from './scheduling/job-scheduler.ts';
+import { ScheduledMessages } from './scheduling/scheduled-messages.ts';
+import { KEEP_ALIVE } from './executors/http-send.ts';
+import { createGuardedDispatcher } from './executors/ssrf-guard.ts';
+import { createApp } from './http/app.ts';
+import { JobAdmin } from './admin/job-admin.ts';
+import { JobIntake } from './admin/job-intake.ts';
+import { JobService } from './jobs/job-service.ts';
+import { DbLane, type LaneHosting } from './lanes/db-lane.ts';
+import { SqsJobs } from './sqs/sqs-jobs.ts';
+
+/** The parts of a Switchyard that every host (the server, each Lambda function) runs on. */
+export interface SwitchyardParts {
+  pool: Pool;
+  aws: AwsClients;
+  dbLane: DbLane;
+  appKeys: AppKeys;
+  /** The SQS side, when a queue is configured. */
+  sqsJobs: SqsJobs | undefined;
+  jobs: JobService;
+  scheduledMessages: ScheduledMessages;
+  jobAdmin: JobAdmin;
+  jobIntake: JobIntake;
+  app: Koa;
+}
+
+export interface AssemblyOptions {
+  log: (message: string) => void;
+  /** Each part's cleanup is pushed here as the part is made; the caller runs them in reverse. */
+  cleanups: (() => Promise<void>)[];
+  /**
+   * False (the server): pg-boss keeps pools of its own and LISTENs. True (a Lambda container): pg-boss
+   * runs on the service's one pool, so a container holds at most `DATABASE_POOL_MAX` connections.
+   */
+  lanesOnServicePool?: boolean;
+  /** pg-boss's own migrations, queue creation and supervisor timers (see LaneHosting.maintain). */
+  maintainLanes?: boolean;
+  /**
+   * Cache key lookups while a LISTEN connection hears every change to keys and apps. Off where the
+   * process is frozen between requests (Lambda), which would let it serve a revoked key from the cache.
+   */
+  listenForChanges?: boolean;
+  /** Told when a job was put in the DB lane ready to run now (see LaneHosting.onReadyJob). */
+  onReadyJob?: () => void;
+}
+
+export async function assembleSwitchyard(config: Config, connectionString: string, options: AssemblyOptions): Promise<SwitchyardParts> {
+  const { log, cleanups } = options;
+  const pool = createPool(connectionString, config.databasePoolMax, { preparedStatements: config.preparedStatements });
+  cleanups.push(() => pool.end());
+  // Closed after the lane has stopped (cleanups run in reverse), when no attempt is left in flight.
+  const dispatcher = createGuardedDispatcher({ allowPrivate: config.allowPrivateTargets }, KEEP_ALIVE);
+  cleanups.push(() => dispatcher.destroy());
+
+  const hosting: LaneHosting = {
+    pool: options.lanesOnServicePool ? pool : undefined,
+    maintain: options.maintainLanes ?? true,
+    onReadyJob: options.onReadyJob,
+  };
+  const dbLane = await DbLane.start(connectionString, config.worker, (error) => log(`db lane: ${error.message}`), hosting);
+  cleanups.push(() => dbLane.stop(config.shutdownTimeoutMs));
+
+  // Key lookups and signing secrets are cached while this listener hears every change to them;
+  // with caching off (AUTH_CACHE_SECONDS=0) nothing would read it, so it holds no connection.
+  const listen = (options.listenForChanges ?? true) && config.authCacheSeconds > 0;
+  const changes = listen ? await ChangeListener.start(connectionString, log) : undefined;
+  if (changes) cleanups.push(() => changes.stop());
+  const appKeys = new AppKeys(pool, changes, config.authCacheSeconds);
+  const aws = createAwsClients(config);
+  cleanups.push(async () => aws.destroy());
+  const targets = [
+    createRestApiExecutor({ defaultTimeoutMs: config.defaultTimeoutMs, dispatcher }),
+    createLambdaUrlExecutor({ defaultTimeoutMs: config.defaultTimeoutMs, region: config.aws.lambdaRegion, credentials: aws.credentials, dispatcher }),
+    createLambdaInvokeExecutor({ lambda: aws.lambda, defaultTimeoutMs: config.defaultTimeoutMs }),
+  ];
+  const executors = new ExecutorRegistry([...targets, createScheduleExecutor(new ExecutorRegistry(targets))]);
+  // Chosen once here: config validation guarantees the target and role come together.
+  const { schedulerTargetArn, schedulerRoleArn, schedulerGroupName } = config.aws;
+  const scheduler = schedulerTargetArn && schedulerRoleArn
+    ? createEventBridgeScheduler({ client: aws.scheduler, groupName: schedulerGroupName, targetArn: schedulerTargetArn, roleArn: schedulerRoleArn })
+    : createEmbeddedScheduler(dbLane);
+  const notifier = config.alertEmailTo.length > 0
+    ? createSesNotifier({ ses: aws.ses, from: config.aws.sesFromEmail!, to: config.alertEmailTo })
+    : silentNotifier;
+  // Every path that runs a job (the DB lane, the SQS lane, the scheduler callback) signs with these.
+  const signingSecrets = (appIds: string[]) => appKeys.signingSecrets(appIds);
+  const sqsJobs = await SqsJobs.fromConfig({ config, pool, dbLane, executors, signingSecrets, log, connectionString, hosting }, cleanups);
+  const jobs = new JobService({ config, pool, dbLane, executors, sqsJobs, scheduler, notifier, log, signingSecrets });
+  const scheduledMessages = new ScheduledMessages({
+    pool, dbLane, executors, scheduler, notifier, defaultTimeoutMs: config.defaultTimeoutMs, signingSecrets, log,
+  });
+  const jobAdmin = new JobAdmin({ config, pool, dbLane });
+  const jobIntake = new JobIntake({ config, pool, dbLane, executors });
+  const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: config.createRateLimit, log });
+  return { pool, aws, dbLane, appKeys, sqsJobs, jobs, scheduledMessages, jobAdmin, jobIntake, app };
+}
+
