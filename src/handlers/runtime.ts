@@ -12,6 +12,8 @@ export interface FunctionRuntime {
   parts: SwitchyardParts;
   /** Sends the run-db-jobs wake a request earned (the api function calls it before answering). */
   wake: ReadyJobWake;
+  /** Closes the pool and the clients; a Lambda container never needs it, a test or a local run does. */
+  stop(): Promise<void>;
 }
 
 export const log = (message: string) => console.log(message);
@@ -40,6 +42,9 @@ async function start(): Promise<FunctionRuntime> {
     const lambda = await parts.aws.lambda();
     await lambda.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'Event', Payload: JSON.stringify(WAKE_EVENT) }));
   }, log);
+  const runCleanups = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => log(`stop: ${(error as Error).message}`));
+  };
   try {
     parts = await assembleSwitchyard(config, config.databaseUrl, {
       log,
@@ -51,15 +56,20 @@ async function start(): Promise<FunctionRuntime> {
     });
   } catch (error) {
     // A start that failed half-way leaves nothing open behind it; the next invocation starts afresh.
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+    await runCleanups();
     throw error;
   }
-  return { config, parts, wake };
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    started = undefined;
+    return (stopping ??= runCleanups());
+  };
+  return { config, parts, wake, stop };
 }
 
 let started: Promise<FunctionRuntime> | undefined;
 
-/** This container's Switchyard, started on the first call. */
+/** This container's Switchyard, started on the first call and kept while the container lives. */
 export function functionRuntime(): Promise<FunctionRuntime> {
   started ??= start().catch((error) => {
     started = undefined;
