@@ -41,6 +41,7 @@ export interface OfflineStack {
 const STAGE = 'offline';
 // The first start bundles every function; on a busy 2-core machine that has taken up to ~40 s.
 const READY_TIMEOUT_MS = 120_000;
+const STOP_GRACE_MS = 5_000;
 
 export async function startOfflineStack(options: OfflineStackOptions): Promise<OfflineStack> {
   const lambdaEndpoint = `http://127.0.0.1:${options.lambdaPort}`;
@@ -72,8 +73,13 @@ export async function startOfflineStack(options: OfflineStackOptions): Promise<O
   child.stderr.on('data', collect);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
-    await exited;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      // serverless-offline waits for functions still running; past this, they are not waited for.
+      const kill = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      await exited;
+      clearTimeout(kill);
+    }
   };
 
   const deadline = Date.now() + READY_TIMEOUT_MS;

@@ -122,16 +122,22 @@ t.test('scheduled-message runs what a schedule delivers once, however often it i
   t.ok(scheduler.requests.some((request) => request.method === 'DELETE' && request.name === schedule!.name), 'the schedule was deleted');
 });
 
-t.test('poll-sqs runs what the queue holds and returns before its deadline', async (t) => {
-  const created = await sy.post('/v1/jobs/create', { ...restJob(target.url, {}, { path: '/polled' }), mode: 'sqs' });
-  t.equal(created.status, 202, JSON.stringify(created.body));
+t.test('poll-sqs runs what the queue holds and returns before its deadline; api\'s wake forwards mode=both', async (t) => {
+  const sqsJob = await sy.post('/v1/jobs/create', { ...restJob(target.url, {}, { path: '/polled' }), mode: 'sqs' });
+  const bothJob = await sy.post('/v1/jobs/create', { ...restJob(target.url, {}, { path: '/polled-both' }), mode: 'both' });
+  t.equal(sqsJob.status, 202, JSON.stringify(sqsJob.body));
+  t.equal(bothJob.status, 202, JSON.stringify(bothJob.body));
+  // mode=both waits in the outbox until run-db-jobs, woken by api (no cron runs here), sends it to SQS.
+  await waitFor(() => sy.sqs.server.inspectQueue('switchyard-offline-jobs-main.fifo')!.messages.ready.length === 2, { what: 'both messages in the queue' });
   const polled = await sy.invoke('poll-sqs');
   t.equal(polled.functionError, undefined, JSON.stringify(polled.payload));
-  t.equal(polled.payload.received, 1);
-  t.equal(polled.payload.completed, 1);
+  t.equal(polled.payload.received, 2);
+  t.equal(polled.payload.completed, 2);
   t.ok(polled.payload.rounds >= 1);
   t.ok(polled.ms < POLL_SQS_TIMEOUT_S * 1000, `returned after ${polled.ms} ms, within its ${POLL_SQS_TIMEOUT_S} s timeout`);
   t.equal(requestsTo('/polled').length, 1);
+  t.equal(requestsTo('/polled-both').length, 1);
+  t.equal((await jobRow(bothJob.body.id)).status, 'completed');
 });
 
 /** An SQS event record as the event source mapping builds it from a received message. */

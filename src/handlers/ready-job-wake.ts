@@ -1,8 +1,9 @@
-// Low latency without a server: the api function creates a DB-lane job, and nothing is running to
-// pick it up until the next run-db-jobs tick (minutes). So after a request that put a job in the lane
-// ready to run, the api function invokes run-db-jobs asynchronously (InvocationType Event), which
-// starts it within about a second (cold) or tens of milliseconds (warm). The cron stays as the
-// safety net for a wake that failed, and for retries and delayed jobs coming due.
+// Low latency without a server: the api function creates a DB-lane job (or a mode=both outbox
+// entry), and nothing is running to pick it up until the next run-db-jobs tick (minutes). So after a
+// request that put a job in the lane ready to run, the api function invokes run-db-jobs
+// asynchronously (InvocationType Event), which starts it within about a second (cold) or tens of
+// milliseconds (warm), or forwards the entry to SQS. The cron stays as the safety net for a wake that
+// failed, and for retries and delayed jobs coming due.
 //
 // Debounced per container: within WAKE_INTERVAL_MS of this container's last wake no new one is sent,
 // since that wake's run-db-jobs is still fetching: an invocation started by a wake keeps fetching

@@ -153,12 +153,17 @@ export class SqsJobs implements SqsIntake {
     await this.#deps.lane.send({ body: JSON.stringify(envelope), groupId: sqsGroupOf(envelope), deduplicationId: deduplicationIdOf(envelope) });
   }
 
+  /** Sends up to `limit` due mode=both outbox entries to SQS now; returns how many were sent. */
+  forwardOutbox(limit: number): Promise<number> {
+    return this.#deps.outbox.forwardDue(limit, (jobId) => this.forward(jobId));
+  }
+
   /**
    * The cron entry point: forwards due outbox entries, then receives up to `limit` messages and
    * runs them before answering.
    */
   async poll(limit: number, options: PollOptions = {}): Promise<PollCounts> {
-    const forwarded = await this.#deps.outbox.forwardDue(limit, (jobId) => this.forward(jobId));
+    const forwarded = await this.forwardOutbox(limit);
     const messages = await this.#deps.lane.receive({
       limit,
       waitSeconds: options.waitSeconds ?? 0,

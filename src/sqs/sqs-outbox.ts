@@ -24,12 +24,15 @@ export interface OutboxEntry {
 
 export class SqsOutbox {
   readonly #boss: PgBoss;
+  readonly #onReadyJob: () => void;
 
-  private constructor(boss: PgBoss) {
+  private constructor(boss: PgBoss, onReadyJob: () => void) {
     this.#boss = boss;
+    this.#onReadyJob = onReadyJob;
   }
 
-  static async start(connectionString: string, onError: (error: Error) => void, hosting: Omit<LaneHosting, 'onReadyJob'> = {}): Promise<SqsOutbox> {
+  /** `hosting.onReadyJob` is told of every entry added: it is ready to be forwarded at once. */
+  static async start(connectionString: string, onError: (error: Error) => void, hosting: LaneHosting = {}): Promise<SqsOutbox> {
     const boss = new PgBoss({
       schema: SCHEMA,
       application_name: 'switchyard-sqs-outbox',
@@ -45,7 +48,7 @@ export class SqsOutbox {
       retentionSeconds: RETENTION_SECONDS,
       deleteAfterSeconds: DELETE_AFTER_SECONDS,
     });
-    return new SqsOutbox(boss);
+    return new SqsOutbox(boss, hosting.onReadyJob ?? (() => {}));
   }
 
   /** Adds an entry inside the caller's transaction: it exists exactly when the jobs row does. */
@@ -59,6 +62,7 @@ export class SqsOutbox {
       retryBackoff: true,
       retryDelayMax: RETRY_DELAY_MAX_SECONDS,
     });
+    this.#onReadyJob();
   }
 
   /** Forwards entries as they arrive; a `forward` that throws leaves the entry to pg-boss's retry. */

@@ -34,6 +34,8 @@ export async function startSwitchyardOffline(
   const queueUrl = await sqs.createFifoQueue('switchyard-offline-jobs-main.fifo', { VisibilityTimeout: '300' });
   const esbuildDir = `.esbuild-test-${process.pid}`;
   const db = new pg.Pool({ connectionString: database.connectionString, max: 2 });
+  // An idle connection the database drops on its way down must not crash the test process.
+  db.on('error', () => {});
   let stack: OfflineStack | undefined;
   let lambda: LambdaClient | undefined;
   t.teardown(async () => {
