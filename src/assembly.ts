@@ -31,7 +31,6 @@ export interface SwitchyardParts {
   pool: Pool;
   aws: AwsClients;
   dbLane: DbLane;
-  appKeys: AppKeys;
   /** The SQS side, when a queue is configured. */
   sqsJobs: SqsJobs | undefined;
   jobs: JobService;
@@ -59,6 +58,11 @@ export interface AssemblyOptions {
   listenForChanges?: boolean;
   /** Told when a job was put in the DB lane ready to run now (see LaneHosting.onReadyJob). */
   onReadyJob?: () => void;
+  /**
+   * Make sure BOOTSTRAP_ADMIN_KEY exists (and, on the embedded default, print a development key):
+   * done by the server at its start and by the migrate function, not by every Lambda cold start.
+   */
+  bootstrap?: { embedded: boolean };
 }
 
 export async function assembleSwitchyard(config: Config, connectionString: string, options: AssemblyOptions): Promise<SwitchyardParts> {
@@ -83,6 +87,7 @@ export async function assembleSwitchyard(config: Config, connectionString: strin
   const changes = listen ? await ChangeListener.start(connectionString, log) : undefined;
   if (changes) cleanups.push(() => changes.stop());
   const appKeys = new AppKeys(pool, changes, config.authCacheSeconds);
+  if (options.bootstrap) await appKeys.bootstrap({ bootstrapAdminKey: config.bootstrapAdminKey, embedded: options.bootstrap.embedded }, log);
   const aws = createAwsClients(config);
   cleanups.push(async () => aws.destroy());
   const targets = [
@@ -109,6 +114,6 @@ export async function assembleSwitchyard(config: Config, connectionString: strin
   const jobAdmin = new JobAdmin({ config, pool, dbLane });
   const jobIntake = new JobIntake({ config, pool, dbLane, executors });
   const app = createApp({ jobs, jobAdmin, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys, createRateLimit: config.createRateLimit, log });
-  return { pool, aws, dbLane, appKeys, sqsJobs, jobs, scheduledMessages, jobAdmin, jobIntake, app };
+  return { pool, aws, dbLane, sqsJobs, jobs, scheduledMessages, jobAdmin, jobIntake, app };
 }
 

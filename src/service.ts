@@ -37,8 +37,11 @@ export async function startSwitchyard(config: Config, log: (message: string) => 
   };
   try {
     await migrate(database.connectionString, log);
-    const { pool, dbLane, appKeys, sqsJobs, jobs, scheduledMessages, app } = await assembleSwitchyard(config, database.connectionString, { log, cleanups });
-    await appKeys.bootstrap({ bootstrapAdminKey: config.bootstrapAdminKey, embedded: database.embedded }, log);
+    const { pool, dbLane, sqsJobs, jobs, scheduledMessages, app } = await assembleSwitchyard(config, database.connectionString, {
+      log,
+      cleanups,
+      bootstrap: { embedded: database.embedded },
+    });
 
     if (config.runWorkers) {
       await dbLane.work(async (batch) => {

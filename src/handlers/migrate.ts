@@ -17,8 +17,14 @@ export async function handler(): Promise<MigrateResult> {
   const applied = await migrate(config.databaseUrl, log);
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const { appKeys } = await assembleSwitchyard(config, config.databaseUrl, { log, cleanups, lanesOnServicePool: true, maintainLanes: true, listenForChanges: false });
-    await appKeys.bootstrap({ bootstrapAdminKey: config.bootstrapAdminKey, embedded: false }, log);
+    await assembleSwitchyard(config, config.databaseUrl, {
+      log,
+      cleanups,
+      lanesOnServicePool: true,
+      maintainLanes: true,
+      listenForChanges: false,
+      bootstrap: { embedded: false },
+    });
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => log(`migrate: ${(error as Error).message}`));
   }
