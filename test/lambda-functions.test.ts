@@ -110,7 +110,7 @@ t.test('scheduled-message runs what a schedule delivers once, however often it i
   t.equal(created.status, 202, JSON.stringify(created.body));
   t.equal(created.body.status, 'scheduled');
   // What api asked of EventBridge Scheduler, and what EventBridge would deliver to its target.
-  const schedule = scheduler.requests.find((request) => request.method === 'POST');
+  const schedule = scheduler.requests().find((request) => request.method === 'POST');
   t.equal(schedule?.body.Target.Arn, SCHEDULED_MESSAGE_ARN);
   const input = JSON.parse(schedule!.body.Target.Input);
   t.equal(input.jobId, created.body.id);
@@ -119,7 +119,7 @@ t.test('scheduled-message runs what a schedule delivers once, however often it i
   const second = await sy.invoke('scheduled-message', input);
   t.same(second.payload, { jobId: created.body.id, ran: false, status: 'completed' });
   t.equal(requestsTo('/scheduled/hook').length, 1, 'the target ran once');
-  t.ok(scheduler.requests.some((request) => request.method === 'DELETE' && request.name === schedule!.name), 'the schedule was deleted');
+  t.ok(scheduler.requests().some((request) => request.method === 'DELETE' && request.name === schedule!.name), 'the schedule was deleted');
 });
 
 t.test('poll-sqs runs what the queue holds and returns before its deadline; api\'s wake forwards mode=both', async (t) => {

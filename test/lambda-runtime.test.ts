@@ -7,13 +7,16 @@ import t from 'tap';
 import { readSecretParameters } from '../src/aws/ssm-parameters.ts';
 import { ConfigError, secretParameterNames } from '../src/config/config.ts';
 import { createPool } from '../src/db/pool.ts';
+import { markRunning } from '../src/jobs/job-repository.ts';
 import { named } from '../src/db/prepared.ts';
 import { handler as migrateHandler } from '../src/handlers/migrate.ts';
 import { isWake, ReadyJobWake, WAKE_EVENT, WAKE_INTERVAL_MS } from '../src/handlers/ready-job-wake.ts';
+import { handler as runDbJobs } from '../src/handlers/run-db-jobs.ts';
 import { functionRuntime, loadFunctionConfig } from '../src/handlers/runtime.ts';
 import { SETTLE_RESERVE_MS, workWindow } from '../src/handlers/work-window.ts';
 import { createTestDatabase } from './helpers/database.ts';
-import { ADMIN_KEY, INTERNAL_TOKEN } from './helpers/service.ts';
+import { ADMIN_KEY, INTERNAL_TOKEN, restJob } from './helpers/service.ts';
+import { startTarget } from './helpers/target.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const ssm = mockClient(SSMClient);
@@ -72,6 +75,25 @@ t.test('migrate, then one runtime per container: its secrets read once, reused b
   t.equal(ssm.commandCalls(GetParametersCommand).length, calls + 1, 'the secrets are read once, at the cold start');
   t.equal(first.config.databasePoolMax, 20, 'the template sets DATABASE_POOL_MAX; the default stays the server\'s');
   await first.parts.jobs.healthy();
+
+  // A function that timed out mid-job: its claim is never settled. The cron's run-db-jobs takes the
+  // expired claim back (pg-boss's supervisor, which no timer runs on Lambda) and runs the job again.
+  const target = await startTarget();
+  t.teardown(() => target.close());
+  const created = await first.parts.jobs.create(restJob(target.url, { execution: { timeoutMs: 1_000 } }));
+  const [claimed] = await first.parts.dbLane.fetchDue(10);
+  t.equal(claimed?.id, created.id, 'claimed by a function that then died');
+  t.equal((await markRunning(first.parts.pool, [{ id: created.id, attempt: claimed!.attempt }])).length, 1, 'and marked running, as a run does');
+  const cronTick = { source: 'aws.events', 'detail-type': 'Scheduled Event' };
+  // The claim expires 11 s after it was taken (timeout + 10 s) and the row counts as lost 16 s after
+  // its start (timeout + 15 s); each tick here stands for a cron tick. 40 s covers both on a busy machine.
+  const recovered = await waitFor(async () => {
+    const result = await runDbJobs(cronTick, { getRemainingTimeInMillis: () => 30_000 });
+    return result.completed > 0 && result;
+  }, { timeoutMs: 40_000, intervalMs: 1_000, what: 'the lost attempt to be run again' });
+  t.equal(recovered.recovered, 1, 'found as a lost attempt');
+  t.equal(target.requests.length, 1, 'run again once');
+  t.equal((await first.parts.pool.query('SELECT status, attempts FROM jobs WHERE id = $1', [created.id])).rows[0].status, 'completed');
   await first.stop();
 });
 

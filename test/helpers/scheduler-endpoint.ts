@@ -3,8 +3,7 @@
 // the two calls Switchyard makes (CreateSchedule, DeleteSchedule) as the restJson1 protocol has them,
 // records what it was asked, and delivers nothing itself: the test plays EventBridge by invoking the
 // target with the schedule's Input.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startTarget, type ReceivedRequest } from './target.ts';
 
 export interface ScheduleRequest {
   method: string;
@@ -15,32 +14,30 @@ export interface ScheduleRequest {
 export interface SchedulerEndpoint {
   /** For AWS_ENDPOINT_URL_SCHEDULER. */
   url: string;
-  requests: ScheduleRequest[];
+  requests(): ScheduleRequest[];
   close(): Promise<void>;
 }
 
-export async function startSchedulerEndpoint(): Promise<SchedulerEndpoint> {
-  const requests: ScheduleRequest[] = [];
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const url = new URL(req.url ?? '/', 'http://scheduler');
-    const name = decodeURIComponent(url.pathname.replace(/^\/schedules\//, ''));
-    const text = Buffer.concat(chunks).toString();
-    const body = text ? JSON.parse(text) : {};
-    requests.push({ method: req.method ?? '', name, body });
-    const group = body.GroupName ?? url.searchParams.get('groupName') ?? 'default';
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(req.method === 'POST' ? JSON.stringify({ ScheduleArn: `arn:aws:scheduler:us-east-1:000000000000:schedule/${group}/${name}` }) : '{}');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+function scheduleRequestOf(request: ReceivedRequest): ScheduleRequest & { group: string } {
+  const url = new URL(request.url, 'http://scheduler');
+  const body = request.body.length ? JSON.parse(request.body.toString()) : {};
   return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: () => new Promise((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    method: request.method,
+    name: decodeURIComponent(url.pathname.replace(/^\/schedules\//, '')),
+    body,
+    group: body.GroupName ?? url.searchParams.get('groupName') ?? 'default',
+  };
+}
+
+export async function startSchedulerEndpoint(): Promise<SchedulerEndpoint> {
+  const target = await startTarget((request) => {
+    const { method, name, group } = scheduleRequestOf(request);
+    const body = method === 'POST' ? { ScheduleArn: `arn:aws:scheduler:us-east-1:000000000000:schedule/${group}/${name}` } : {};
+    return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+  });
+  return {
+    url: target.url,
+    requests: () => target.requests.map(scheduleRequestOf),
+    close: () => target.close(),
   };
 }
