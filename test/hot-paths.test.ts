@@ -93,8 +93,10 @@ t.test("the lane analyzes pg-boss's job table after a burst of inserts", async (
 
 t.test('answers are cached, and AUTH_CACHE_SECONDS bounds a cache whose NOTIFY never comes', async (t) => {
   // As behind a pooler that drops LISTEN/NOTIFY: the change is made with the trigger off.
-  const short = await startTestService(t, { database: service.database, env: { AUTH_CACHE_SECONDS: '1', RUN_WORKERS: 'false' } });
+  // The key first: its creation's NOTIFY must reach the service before the lookup below is cached,
+  // or that answer is dropped when it arrives; the second service's start gives it the time.
   const { key, keyId } = await new AppKeys(service.pool).createAppKey('cache-silent');
+  const short = await startTestService(t, { database: service.database, env: { AUTH_CACHE_SECONDS: '1', RUN_WORKERS: 'false' } });
   t.equal((await service.post('/v1/jobs/create', appJob(), bearer(key))).status, 202);
   t.equal((await short.post('/v1/jobs/create', appJob(), bearer(key))).status, 202);
   await service.pool.query('ALTER TABLE api_keys DISABLE TRIGGER api_keys_changed');
