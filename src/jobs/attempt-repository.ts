@@ -46,7 +46,8 @@ export async function claimAttempts(db: SqlClient, lane: LaneName, claims: { id:
        SELECT * FROM unnest($1::uuid[], $2::int[]) AS w(id, attempt)
      ), current AS (
        SELECT j.id, j.status, j.attempts, j.started_at, ${DUE_AT('j')} AS due_at, w.attempt,
-              w.attempt > j.max_attempts + j.abandoned_attempts AS exhausted
+              -- retry-policy.ts allowedAttempts: abandoned attempts are free, up to max_attempts of them.
+              w.attempt > j.max_attempts + LEAST(j.abandoned_attempts, j.max_attempts) AS exhausted
          FROM jobs j JOIN wanted w ON w.id = j.id
         WHERE j.id = ANY($1::uuid[]) AND j.lane = $3
           AND j.status IN ('pending', 'retrying', 'running', 'scheduled') AND j.attempts < w.attempt

@@ -55,21 +55,21 @@ export class Drain {
 }
 
 /**
- * One attempt's signal from two: the lane's own (pg-boss aborts it when it takes an expired claim
- * back) and the drain's. Listeners rather than AbortSignal.any, whose composite signals stayed
- * alive as long as the drain's long-lived signal did (the service's RSS grew with the jobs run).
+ * One attempt's signal from several: the lane's own (pg-boss aborts it when it takes an expired
+ * claim back), the drain's, and the caller's deadline if it has one (a Lambda function's).
+ * Listeners rather than AbortSignal.any, whose composite signals stayed alive as long as the
+ * drain's long-lived signal did (the service's RSS grew with the jobs run).
  */
-export function attemptSignal(lane: AbortSignal, drain: AbortSignal): { signal: AbortSignal; dispose(): void } {
+export function attemptSignal(...sources: (AbortSignal | undefined)[]): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const abort = () => controller.abort();
-  if (lane.aborted || drain.aborted) abort();
-  lane.addEventListener('abort', abort, { once: true });
-  drain.addEventListener('abort', abort, { once: true });
+  const signals = sources.filter((signal): signal is AbortSignal => signal !== undefined);
+  if (signals.some((signal) => signal.aborted)) abort();
+  for (const signal of signals) signal.addEventListener('abort', abort, { once: true });
   return {
     signal: controller.signal,
     dispose() {
-      lane.removeEventListener('abort', abort);
-      drain.removeEventListener('abort', abort);
+      for (const signal of signals) signal.removeEventListener('abort', abort);
     },
   };
 }

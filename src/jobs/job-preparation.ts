@@ -9,7 +9,7 @@ import { newJobId } from './job-id.ts';
 import type { JobRow, NewJob } from './job-repository.ts';
 import type { CreateJobRequest, Execution, ScheduleExecution } from '../model/message-schema.ts';
 import { freshTraceContext, type TraceContext } from '../ops/trace.ts';
-import { nominalDelaySeconds, resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
+import { allowedAttempts, nominalDelaySeconds, resolveRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 
 // Time past the executor's own timeout for recording the outcome before pg-boss expires the claim.
 const EXPIRY_MARGIN_SECONDS = 10;
@@ -90,7 +90,7 @@ export function continueInDbLane(job: CarriedJob, attemptsUsed: number, startAft
     expireInSeconds: expireInSecondsFor(job.execution, defaultTimeoutMs),
     attemptOffset: attemptsUsed,
     retry: {
-      retryLimit: job.maxAttempts + job.abandonedAttempts - attemptsUsed,
+      retryLimit: allowedAttempts(job.maxAttempts, job.abandonedAttempts) - attemptsUsed,
       retryDelay: nominalDelaySeconds(policy, attemptsUsed + 1),
       retryDelayMax: policy.maxDelaySeconds,
     },

@@ -168,17 +168,21 @@ export class JobService {
    * Runs one batch the DB lane delivered (see lane-batch.ts): claims, executes in parallel, and
    * settles each outcome fenced on its attempt. Counted in the drain, so a stop waits for it.
    */
-  runLaneBatch(jobs: LaneJob[]): Promise<RunCounts> {
-    return this.#drain.track(runLaneBatch(this.#batchDeps, jobs));
+  runLaneBatch(jobs: LaneJob[], abandon?: AbortSignal): Promise<RunCounts> {
+    return this.#drain.track(runLaneBatch(this.#batchDeps, jobs, abandon));
   }
 
-  /** The cron entry point: claims up to `limit` due DB-lane jobs and runs them before answering. */
-  async runDue(limit: number): Promise<RunCounts & { recovered: number }> {
+  /**
+   * The cron entry point: claims up to `limit` due DB-lane jobs and runs them before answering.
+   * `abandon` cuts the attempts short (a Lambda function near its deadline): they are recorded as
+   * abandoned, as at a stop, and run again at once without using up an attempt.
+   */
+  async runDue(limit: number, { abandon }: { abandon?: AbortSignal } = {}): Promise<RunCounts & { recovered: number }> {
     if (this.#drain.stopping) return { claimed: 0, completed: 0, retrying: 0, failed: 0, deadLettered: 0, skipped: 0, recovered: 0 };
     // Where no process runs workers (a cron-only deploy), the cron calls are the reconciler's home too.
     await this.reconciler.runIfDue(this.#config.reconcileIntervalSeconds * 1000);
     const recovered = await this.recoverLostAttempts();
-    const counts = await this.runLaneBatch(await this.#dbLane.fetchDue(limit));
+    const counts = await this.runLaneBatch(await this.#dbLane.fetchDue(limit), abandon);
     return { ...counts, recovered };
   }
 

@@ -15,7 +15,7 @@ import { claimAttempts, settleAttempts, type RunnableRow, type SettledStatus } f
 import { observeAttempt } from './attempt-log.ts';
 import { alertInBackground, type DeadLetterNotifier } from './dead-letter-alerts.ts';
 import { attemptSignal, type Drain } from './drain.ts';
-import { attemptStatus, wasAbandoned } from './retry-policy.ts';
+import { allowedAttempts, attemptStatus, wasAbandoned } from './retry-policy.ts';
 
 export interface RunCounts {
   claimed: number;
@@ -52,7 +52,11 @@ interface Finished {
   abandoned: boolean;
 }
 
-export async function runLaneBatch(deps: LaneBatchDeps, jobs: LaneJob[]): Promise<RunCounts> {
+/**
+ * `abandon` is the caller's own deadline (a Lambda function's): an attempt it cuts short is
+ * abandoned, as at a stop, not failed.
+ */
+export async function runLaneBatch(deps: LaneBatchDeps, jobs: LaneJob[], abandon?: AbortSignal): Promise<RunCounts> {
   const counts: RunCounts = { claimed: jobs.length, completed: 0, retrying: 0, failed: 0, deadLettered: 0, skipped: 0 };
   if (jobs.length === 0) return counts;
   const byId = new Map(jobs.map((job) => [job.id, job]));
@@ -73,7 +77,7 @@ export async function runLaneBatch(deps: LaneBatchDeps, jobs: LaneJob[]): Promis
   const secrets = runnable.length ? await deps.signingSecrets(runnable.map((row) => row.app_id)) : new Map<string, string[]>();
   await Promise.all(runnable.map(async (row) => {
     const job = byId.get(row.id)!;
-    const signal = attemptSignal(job.signal, deps.drain.signal);
+    const signal = attemptSignal(job.signal, deps.drain.signal, abandon);
     let outcome: Outcome;
     try {
       outcome = await deps.executors.execute({
@@ -90,8 +94,8 @@ export async function runLaneBatch(deps: LaneBatchDeps, jobs: LaneJob[]): Promis
     } finally {
       signal.dispose();
     }
-    const abandoned = wasAbandoned(outcome, deps.drain.signal);
-    const status = attemptStatus(outcome, job.attempt, row.max_attempts + row.abandoned_attempts, abandoned);
+    const abandoned = wasAbandoned(outcome, deps.drain.signal, abandon);
+    const status = attemptStatus(outcome, job.attempt, allowedAttempts(row.max_attempts, row.abandoned_attempts), abandoned);
     settler.add({ job, row, outcome, status, abandoned });
   }));
   const settled = await settler.done();

@@ -17,6 +17,7 @@ import { deadLetterLost, findViolations, lockOrphan, lockStray, resumeInDbLane, 
 import { carriedFrom, continueInDbLane } from './job-preparation.ts';
 import type { JobRow } from './job-repository.ts';
 import type { JobScheduler } from './ports.ts';
+import { allowedAttempts } from './retry-policy.ts';
 
 // hashtext('switchyard reconciler'), fixed so every version of the service takes the same lock.
 const LOCK_KEY = 0x5e1ec7ed;
@@ -114,7 +115,7 @@ export class Reconciler {
     const row = await lockOrphan(client, finding.id);
     if (!row) return undefined;
     const { dbLane, defaultTimeoutMs } = this.#deps;
-    if (row.status === 'running' && row.attempts >= row.max_attempts + row.abandoned_attempts) {
+    if (row.status === 'running' && row.attempts >= allowedAttempts(row.max_attempts, row.abandoned_attempts)) {
       const reason = `the worker running attempt ${row.attempts} of ${row.max_attempts} was lost`;
       await deadLetterLost(client, row, reason);
       // A lane job that failed for good would hold its group: nothing of the job may stay in the lane.

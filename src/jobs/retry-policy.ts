@@ -39,6 +39,16 @@ export function hasAttemptsLeft(policy: Pick<RetryPolicy, 'maxAttempts'>, attemp
 }
 
 /**
+ * How many attempts a job may have: its max_attempts, plus those the service abandoned itself (a
+ * stop, a Lambda function's deadline), which do not count against it. At most max_attempts of them
+ * are free: a job that can never finish inside the time it is given (its timeout longer than the
+ * function that runs it) would otherwise be abandoned and run again for ever.
+ */
+export function allowedAttempts(maxAttempts: number, abandonedAttempts: number): number {
+  return maxAttempts + Math.min(abandonedAttempts, maxAttempts);
+}
+
+/**
  * What an attempt's outcome makes of its job, in every lane and the scheduler callback.
  * `allowedAttempts` is max_attempts plus the attempts the service abandoned itself, which do not
  * count. An abandoned attempt always retries: the service gave it up, the target never said no.
@@ -52,8 +62,9 @@ export function attemptStatus(outcome: Outcome, attempt: number, allowedAttempts
 
 /**
  * An attempt the service abandoned itself: it was told to stop (the drain's signal, at a stop whose
- * bound ran out) and so came back as a retry. A target that answered before that keeps its answer.
+ * bound ran out, or a Lambda function's deadline) and so came back as a retry. A target that
+ * answered before that keeps its answer.
  */
-export function wasAbandoned(outcome: Outcome, drain: AbortSignal): boolean {
-  return outcome.kind === 'retry' && drain.aborted;
+export function wasAbandoned(outcome: Outcome, ...gaveUp: (AbortSignal | undefined)[]): boolean {
+  return outcome.kind === 'retry' && gaveUp.some((signal) => signal?.aborted);
 }

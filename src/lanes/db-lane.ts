@@ -1,8 +1,9 @@
 // The DB lane: pg-boss moves DB-lane jobs. It claims with SKIP LOCKED, retries with native
 // backoff, and keeps per-group order with a key_strict_fifo queue. It never decides what a job
 // means: the caller hands it a handler and tells it how each attempt ended.
-import { PgBoss, type Job, type Db as IDatabase } from 'pg-boss';
+import { PgBoss, type ConstructorOptions, type Job, type Db as IDatabase } from 'pg-boss';
 import type { WorkerSettings } from '../config/config.ts';
+import type { Pool } from '../db/pool.ts';
 import { named } from '../db/prepared.ts';
 import type { SqlClient } from '../db/sql-client.ts';
 
@@ -95,6 +96,38 @@ function toPgBossJob(job: LaneSend) {
   };
 }
 
+/** Where a pg-boss instance runs and what it looks after; the defaults are the long-running server's. */
+export interface LaneHosting {
+  /**
+   * Run pg-boss's statements on this pool instead of a pool of its own, and so without LISTEN/NOTIFY
+   * (nothing waits for it there): a Lambda container keeps one small pool for everything.
+   */
+  pool?: Pool;
+  /**
+   * True (the default): pg-boss installs or migrates its schema, the queues are created, and its
+   * supervisor (claim expiry, retention) runs on timers. False (a Lambda function): the schema and
+   * queues must already exist, made by the migrate step, and `supervise()` is called from a cron.
+   */
+  maintain?: boolean;
+  /**
+   * Told after a send that put a job in the lane ready to run now. Inside a caller's transaction that
+   * may still roll back: a listener acts once the caller's work is done, and a spare wake-up is harmless.
+   */
+  onReadyJob?: () => void;
+}
+
+/** The pg-boss constructor options a hosting asks for: its connection, migrations and supervisor. */
+export function pgBossHosting(connectionString: string, hosting: LaneHosting): ConstructorOptions {
+  const maintain = hosting.maintain ?? true;
+  const pool = hosting.pool;
+  const connection: ConstructorOptions = pool
+    ? { db: { executeSql: (text, values) => pool.query(text, values) }, useListenNotify: false }
+    : { connectionString, useListenNotify: true };
+  return { ...connection, migrate: maintain, supervise: maintain };
+}
+
+const readyNow = (startAfter: Date | undefined) => startAfter === undefined || startAfter.getTime() <= Date.now();
+
 const attemptOf = (job: LaneJob) => ({ id: job.id, retryCount: job.retryCount });
 
 // pg-boss claims with `ORDER BY priority DESC, created_on LIMIT n` over a partial index. That plan
@@ -115,21 +148,22 @@ const STATS_MIN_INTERVAL_SECONDS = 30;
 export class DbLane {
   readonly #boss: PgBoss;
   readonly #worker: WorkerSettings;
+  readonly #onReadyJob: () => void;
   #statsTimer: NodeJS.Timeout | undefined;
   #orderedWorkerId: string | undefined;
 
-  private constructor(boss: PgBoss, worker: WorkerSettings) {
+  private constructor(boss: PgBoss, worker: WorkerSettings, onReadyJob: () => void) {
     this.#boss = boss;
     this.#worker = worker;
+    this.#onReadyJob = onReadyJob;
   }
 
-  static async start(connectionString: string, worker: WorkerSettings, onError: (error: Error) => void): Promise<DbLane> {
+  static async start(connectionString: string, worker: WorkerSettings, onError: (error: Error) => void, hosting: LaneHosting = {}): Promise<DbLane> {
     const boss = new PgBoss({
-      connectionString,
       schema: SCHEMA,
       application_name: 'switchyard-db-lane',
-      // Wake workers on NOTIFY the moment a job is inserted, instead of waiting out a polling tick.
-      useListenNotify: true,
+      // Own pool: wake workers on NOTIFY the moment a job is inserted, instead of waiting out a polling tick.
+      ...pgBossHosting(connectionString, hosting),
       // Expired claims (a worker that died mid-job) are found by pg-boss's monitor pass, which runs
       // on both timers; the defaults (60 s each) would add up to a minute to every recovery.
       superviseIntervalSeconds: 5,
@@ -139,7 +173,7 @@ export class DbLane {
     });
     boss.on('error', onError);
     await boss.start();
-    for (const name of QUEUES) {
+    for (const name of hosting.maintain === false ? [] : QUEUES) {
       await boss.createQueue(name, {
         policy: name === ORDERED_QUEUE ? 'key_strict_fifo' : 'standard',
         notify: true,
@@ -147,7 +181,7 @@ export class DbLane {
         deleteAfterSeconds: DELETE_AFTER_SECONDS,
       });
     }
-    return new DbLane(boss, worker);
+    return new DbLane(boss, worker, hosting.onReadyJob ?? (() => {}));
   }
 
   /** Adds the job inside the caller's transaction: it exists exactly when the caller commits. */
@@ -156,6 +190,7 @@ export class DbLane {
     const { data, ...options } = toPgBossJob(job);
     const id = await this.#boss.send(queue, data, { ...options, db: asDatabase(client) });
     if (id === null) throw new Error(`the DB lane already holds a job with id ${job.id}`);
+    if (readyNow(job.startAfter)) this.#onReadyJob();
     if (job.attemptOffset) {
       // A job that already failed in another lane enters as a retry, as if it had failed here: in
       // key_strict_fifo a retry holds its group, while a created job whose start_after lies ahead
@@ -196,6 +231,7 @@ export class DbLane {
       },
     };
     const id = await this.#boss.send(queue, data, { ...options, db: combined });
+    if (id !== null && readyNow(job.startAfter)) this.#onReadyJob();
     return id !== null;
   }
 
@@ -208,6 +244,7 @@ export class DbLane {
       const ids = await this.#boss.insert(name, batch.map(toPgBossJob), { db, returnId: true });
       if (ids?.length !== batch.length) throw new Error(`the DB lane inserted ${ids?.length ?? 0} of ${batch.length} jobs`);
     }
+    if (jobs.some((job) => readyNow(job.startAfter))) this.#onReadyJob();
   }
 
   /**
@@ -309,13 +346,16 @@ export class DbLane {
       END $$`);
   }
 
-  /** Claims up to `limit` due jobs for a caller that runs them itself (the cron entry point). */
-  async fetchDue(limit: number): Promise<LaneJob[]> {
+  /**
+   * Claims up to `limit` due jobs for a caller that runs them itself (the cron entry point).
+   * `signal` abandons their attempts (a Lambda function near its deadline).
+   */
+  async fetchDue(limit: number, signal: AbortSignal = new AbortController().signal): Promise<LaneJob[]> {
     const claimed: LaneJob[] = [];
     for (const name of QUEUES) {
       if (claimed.length >= limit) break;
       const jobs = await this.#boss.fetch(name, { batchSize: limit - claimed.length });
-      claimed.push(...jobs.map((job) => toLaneJob({ ...job, signal: new AbortController().signal }, false)));
+      claimed.push(...jobs.map((job) => toLaneJob({ ...job, signal }, false)));
     }
     return claimed;
   }
@@ -390,6 +430,15 @@ export class DbLane {
     clearInterval(this.#statsTimer);
     this.#orderedWorkerId = undefined;
     await Promise.all(QUEUES.map((name) => this.#boss.offWork(name, { wait: false })));
+  }
+
+  /**
+   * One pass of pg-boss's supervisor, for a hosting that does not run it on timers: expired claims
+   * (a function that timed out mid-job) go back to retry, and retention is applied. pg-boss itself
+   * keeps several callers from doing the same pass at once.
+   */
+  async supervise(): Promise<void> {
+    await this.#boss.supervise();
   }
 
   /**

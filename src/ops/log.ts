@@ -30,5 +30,10 @@ export async function createLogger(options: LoggerOptions): Promise<Logger> {
   return pino(settings, pretty({ colorize: true, sync: true, ignore: 'pid,hostname,service' }));
 }
 
+/** JSON lines to stdout, made at once: for a Lambda function, whose output CloudWatch keeps as it is. */
+export function jsonLogger(level: LevelWithSilent): Logger {
+  return pino({ level, base: { service: 'switchyard' } });
+}
+
 /** For tools and tests that have nothing to say. */
 export const silentLogger: Logger = pino({ level: 'silent' });

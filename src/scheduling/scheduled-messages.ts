@@ -13,7 +13,7 @@ import type { Drain } from '../jobs/drain.ts';
 import { backoffAfter, carriedFrom, continueInDbLane, expireInSecondsFor } from '../jobs/job-preparation.ts';
 import * as repo from '../jobs/job-repository.ts';
 import type { JobScheduler } from '../jobs/ports.ts';
-import { attemptStatus, wasAbandoned } from '../jobs/retry-policy.ts';
+import { allowedAttempts, attemptStatus, wasAbandoned } from '../jobs/retry-policy.ts';
 import { parseOrThrow } from '../jobs/validation.ts';
 import type { DbLane } from '../lanes/db-lane.ts';
 import { ServiceUnavailableError } from '../model/errors.ts';
@@ -88,7 +88,7 @@ async function processScheduledMessage(deps: ScheduledMessageDeps, input: unknow
     trace: row.traceparent === null ? undefined : { traceparent: row.traceparent, tracestate: row.tracestate },
   });
   const abandoned = wasAbandoned(outcome, deps.drain.signal);
-  const status = attemptStatus(outcome, attempt, row.max_attempts + row.abandoned_attempts, abandoned);
+  const status = attemptStatus(outcome, attempt, allowedAttempts(row.max_attempts, row.abandoned_attempts), abandoned);
 
   // The record and the safety net change together, and only while this attempt is still the one
   // running: a callback counted lost (the net has run, or is running, in its place) changes nothing.

@@ -5,7 +5,7 @@ import type { Config } from '../config/config.ts';
 import { inTransaction, type Pool } from '../db/pool.ts';
 import { noSigningSecrets, type SigningSecretsLookup } from '../executors/executor.ts';
 import type { ExecutorRegistry } from '../executors/registry.ts';
-import type { DbLane } from '../lanes/db-lane.ts';
+import type { DbLane, LaneHosting } from '../lanes/db-lane.ts';
 import type { MessageLane, ReceivedMessage } from './sqs-lane.ts';
 import { SqsOutbox } from './sqs-outbox.ts';
 import { ValidationError } from '../model/errors.ts';
@@ -14,7 +14,7 @@ import { prepareDbJob } from '../jobs/job-preparation.ts';
 import * as repo from '../jobs/job-repository.ts';
 import type { CreateJobRequest } from '../model/message-schema.ts';
 import type { DeadLetterNotifier } from '../jobs/dead-letter-alerts.ts';
-import type { Drain } from '../jobs/drain.ts';
+import { attemptSignal, type Drain } from '../jobs/drain.ts';
 import type { Logger } from '../ops/log.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { SqsIntake } from '../jobs/ports.ts';
@@ -31,6 +31,26 @@ export interface SqsCreated {
 }
 
 export type PollCounts = { forwarded: number; received: number } & Record<MessageResult, number>;
+
+export interface PollOptions {
+  /** Long polling: how long an empty queue may keep the receive open (0, the default, to 20 s). */
+  waitSeconds?: number;
+  /** Abandons the running attempts (a Lambda function near its deadline); they are recorded as retrying. */
+  abandon?: AbortSignal;
+}
+
+export interface DeliveredOptions {
+  /** Once aborted, no further message is started; those not started are left to come back. */
+  stopStarting?: AbortSignal;
+  /** Abandons the running attempts; they are recorded as retrying. */
+  abandon?: AbortSignal;
+}
+
+/** What became of a batch SQS delivered: the counts, and the messages left for SQS to deliver again. */
+export interface DeliveredBatch {
+  counts: Omit<PollCounts, 'forwarded'>;
+  left: ReceivedMessage[];
+}
 
 export interface SqsJobsDeps {
   config: Config;
@@ -74,7 +94,7 @@ export class SqsJobs implements SqsIntake {
    * nothing else asks whether AWS is configured. Registers its cleanups with the caller.
    */
   static async fromConfig(
-    deps: Omit<SqsJobsDeps, 'lane' | 'outbox'> & { connectionString: string },
+    deps: Omit<SqsJobsDeps, 'lane' | 'outbox'> & { connectionString: string; hosting?: LaneHosting },
     cleanups: (() => Promise<void>)[],
   ): Promise<SqsJobs | undefined> {
     if (deps.config.aws.sqsQueueUrl === undefined) return undefined;
@@ -83,7 +103,7 @@ export class SqsJobs implements SqsIntake {
     const { SqsLane } = await import('./sqs-lane.ts');
     const lane = new SqsLane(deps.config.aws.sqsQueueUrl, deps.config.aws.sqsRegion);
     cleanups.push(async () => lane.stop());
-    const outbox = await SqsOutbox.start(deps.connectionString, (error) => deps.log.error({ reason: error.message }, `sqs outbox: ${error.message}`));
+    const outbox = await SqsOutbox.start(deps.connectionString, (error) => deps.log.error({ reason: error.message }, `sqs outbox: ${error.message}`), deps.hosting);
     cleanups.push(() => outbox.stop(deps.config.shutdownTimeoutMs));
     return new SqsJobs({ ...deps, lane, outbox });
   }
@@ -150,17 +170,30 @@ export class SqsJobs implements SqsIntake {
     await this.#deps.lane.send({ body: envelopeBody(envelope), groupId: sqsGroupOf(envelope), deduplicationId: deduplicationIdOf(envelope) });
   }
 
+  /** Sends up to `limit` due mode=both outbox entries to SQS now; returns how many were sent. */
+  forwardOutbox(limit: number): Promise<number> {
+    return this.#deps.outbox.forwardDue(limit, (jobId) => this.forward(jobId));
+  }
+
   /**
    * The cron entry point: forwards due outbox entries, then receives up to `limit` messages and
    * runs them before answering.
    */
-  async poll(limit: number): Promise<PollCounts> {
+  async poll(limit: number, options: PollOptions = {}): Promise<PollCounts> {
     if (this.#deps.drain.stopping) return { forwarded: 0, ...emptyCounts(0) };
     return this.#deps.drain.track((async () => {
-      const forwarded = await this.#deps.outbox.forwardDue(limit, (jobId) => this.forward(jobId));
-      const messages = await this.#receive({ limit, waitSeconds: 0, visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds });
-      return { forwarded, ...await this.#runBatch(messages) };
+      const forwarded = await this.forwardOutbox(limit);
+      const messages = await this.#receive({ limit, waitSeconds: options.waitSeconds ?? 0, visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds });
+      return { forwarded, ...(await this.#runBatch(messages, { abandon: options.abandon })).counts };
     })());
+  }
+
+  /**
+   * Runs a batch that SQS delivered to someone else (the event source mapping of a Lambda function)
+   * exactly as a polled one, and says which messages were left to come back.
+   */
+  runDelivered(messages: ReceivedMessage[], options: DeliveredOptions = {}): Promise<DeliveredBatch> {
+    return this.#deps.drain.track(this.#runBatch(messages, options));
   }
 
   async #receive(request: Parameters<MessageLane['receive']>[0]): Promise<ReceivedMessage[]> {
@@ -179,21 +212,30 @@ export class SqsJobs implements SqsIntake {
    * order SQS gave them. When a message cannot be settled (the database is down, say), the rest of
    * its group is left too: all of them come back, in order, after the visibility timeout.
    */
-  async #runBatch(messages: ReceivedMessage[]): Promise<Omit<PollCounts, 'forwarded'>> {
+  async #runBatch(messages: ReceivedMessage[], { stopStarting, abandon }: DeliveredOptions = {}): Promise<DeliveredBatch> {
     const counts = emptyCounts(messages.length);
+    const left: ReceivedMessage[] = [];
     const groups = new Map<string, ReceivedMessage[]>();
     for (const message of messages) {
       const key = message.groupId ?? message.messageId;
       groups.set(key, [...groups.get(key) ?? [], message]);
     }
+    // What abandons a running attempt: the service's stop, or the caller's deadline (a Lambda function's).
+    const stop = attemptSignal(this.#deps.drain.signal, abandon);
     const deps = {
       ...this.#deps,
       signingSecrets: this.#deps.signingSecrets ?? noSigningSecrets,
       visibilityTimeoutSeconds: this.#visibilityTimeoutSeconds,
-      signal: this.#deps.drain.signal,
+      signal: stop.signal,
     };
     await Promise.all([...groups.values()].map(async (group) => {
-      for (const message of group) {
+      for (const [index, message] of group.entries()) {
+        // Past the caller's deadline, or once the service stops, nothing new starts: the rest of
+        // the group comes back untouched.
+        if (stopStarting?.aborted || abandon?.aborted || this.#deps.drain.stopping) {
+          left.push(...group.slice(index));
+          return;
+        }
         try {
           const result = await handleMessage(deps, message);
           counts[result]++;
@@ -201,11 +243,12 @@ export class SqsJobs implements SqsIntake {
         } catch (error) {
           this.#deps.metrics?.sqsMessageHandled('left_for_redelivery');
           this.#deps.log.warn({ messageId: message.messageId, reason: (error as Error).message }, `sqs message ${message.messageId} left for redelivery: ${(error as Error).message}`);
+          left.push(...group.slice(index));
           return;
         }
       }
-    }));
-    return counts;
+    })).finally(() => stop.dispose());
+    return { counts, left };
   }
 
   /** Starts the outbox worker and `consumers` long-polling loops; SQS keeps a group on one of them at a time. */

@@ -14,7 +14,7 @@ import { backoffAfter, continueInDbLane, type CarriedJob } from '../jobs/job-pre
 import type { Metrics } from '../ops/metrics.ts';
 import { freshTraceContext } from '../ops/trace.ts';
 import * as repo from '../jobs/job-repository.ts';
-import { attemptStatus, wasAbandoned } from '../jobs/retry-policy.ts';
+import { allowedAttempts, attemptStatus, wasAbandoned } from '../jobs/retry-policy.ts';
 import type { DbLane } from '../lanes/db-lane.ts';
 import type { Logger } from '../ops/log.ts';
 import { parseEnvelope, type SqsEnvelope } from './sqs-envelope.ts';
@@ -88,7 +88,7 @@ export async function handleMessage(deps: MessageHandlerDeps, message: ReceivedM
   }
 
   const startedAt = new Date();
-  const allowed = envelope.maxAttempts + abandonedBefore;
+  const allowed = allowedAttempts(envelope.maxAttempts, abandonedBefore);
   const outcome: Outcome = attempt > allowed
     ? { kind: 'fail', reason: `the consumer running attempt ${attempt - 1} of ${envelope.maxAttempts} was lost` }
     : await executeKeepingVisible(deps, message, envelope, attempt);

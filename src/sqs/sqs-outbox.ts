@@ -4,6 +4,7 @@
 // created even when a send has to be retried. Like the other lanes it never decides what a job means.
 import { PgBoss, type Job } from 'pg-boss';
 import type { SqlClient } from '../db/sql-client.ts';
+import { pgBossHosting, type LaneHosting } from '../lanes/db-lane.ts';
 
 const OUTBOX_QUEUE = 'switchyard-sqs-outbox';
 const SCHEMA = 'pgboss';
@@ -25,29 +26,31 @@ export interface OutboxEntry {
 
 export class SqsOutbox {
   readonly #boss: PgBoss;
+  readonly #onReadyJob: () => void;
 
-  private constructor(boss: PgBoss) {
+  private constructor(boss: PgBoss, onReadyJob: () => void) {
     this.#boss = boss;
+    this.#onReadyJob = onReadyJob;
   }
 
-  static async start(connectionString: string, onError: (error: Error) => void): Promise<SqsOutbox> {
+  /** `hosting.onReadyJob` is told of every entry added: it is ready to be forwarded at once. */
+  static async start(connectionString: string, onError: (error: Error) => void, hosting: LaneHosting = {}): Promise<SqsOutbox> {
     const boss = new PgBoss({
-      connectionString,
       schema: SCHEMA,
       application_name: 'switchyard-sqs-outbox',
-      useListenNotify: true,
+      ...pgBossHosting(connectionString, hosting),
       superviseIntervalSeconds: 5,
       schedule: false,
     });
     boss.on('error', onError);
     await boss.start();
-    await boss.createQueue(OUTBOX_QUEUE, {
+    if (hosting.maintain !== false) await boss.createQueue(OUTBOX_QUEUE, {
       policy: 'key_strict_fifo',
       notify: true,
       retentionSeconds: RETENTION_SECONDS,
       deleteAfterSeconds: DELETE_AFTER_SECONDS,
     });
-    return new SqsOutbox(boss);
+    return new SqsOutbox(boss, hosting.onReadyJob ?? (() => {}));
   }
 
   /** Adds an entry inside the caller's transaction: it exists exactly when the jobs row does. */
@@ -66,6 +69,7 @@ export class SqsOutbox {
       retryBackoff: true,
       retryDelayMax: RETRY_DELAY_MAX_SECONDS,
     });
+    this.#onReadyJob();
   }
 
   /** Forwards entries as they arrive; a `forward` that throws leaves the entry to pg-boss's retry. */

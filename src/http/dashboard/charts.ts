@@ -1,10 +1,10 @@
 // Small charts as server-rendered SVG: bars per minute, no script and no style attribute (the
-// Content-Security-Policy allows neither); colours come from classes in style.css.
+// Content-Security-Policy allows neither); colours come from classes in style.ts.
 import { html, raw, type Html } from './html.ts';
 
 export interface Series {
   label: string;
-  /** A class in style.css that colours the bars. */
+  /** A class in style.ts that colours the bars. */
   className: string;
   values: number[];
 }

@@ -4,7 +4,6 @@
 // CSRF token, checked in constant time before any action. Actions call the same JobAdmin and
 // BulkActions as the API.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Router } from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { BulkActions } from '../../admin/bulk-actions.ts';
@@ -20,6 +19,7 @@ import { html } from './html.ts';
 import { FILTER_FIELDS, jobListPage, jobPage, toIso, type FilterForm } from './jobs-pages.ts';
 import { page } from './layout.ts';
 import { overviewPage } from './overview-page.ts';
+import { STYLESHEET } from './style.ts';
 
 export interface DashboardDeps {
   jobAdmin: JobAdmin;
@@ -34,7 +34,6 @@ const LOGIN_COOKIE = 'sy_login';
 const FORM_LIMIT_BYTES = 16 * 1024;
 // Nothing but this service's own stylesheet and images; no script, no inline style, no framing.
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-const STYLESHEET = readFileSync(new URL('./style.css', import.meta.url), 'utf8');
 const ACTIONS = { retry: 'retried', cancel: 'cancelled', deadletter: 'dead-lettered' } as const;
 
 const sameToken = (presented: string | undefined | null, expected: string) => typeof presented === 'string' && secretMatcher(expected)(presented);
