@@ -93,7 +93,19 @@ t.test('a lane job whose row already finished is let go without running', async 
 t.test("the lane analyzes pg-boss's job table after a burst of inserts", async (t) => {
   const table = (await service.pool.query(`SELECT table_name FROM pgboss.queue WHERE name = $1`, [STANDARD_QUEUE])).rows[0].table_name;
   const jobs = Array.from({ length: 1_000 }, () => restJob(target.url, { delaySeconds: 3600 }));
+  // The burst is made while the test holds the lane's lock for analyzing this table, as another
+  // worker process analyzing it would. Otherwise the lane's 1 s check could analyze between two
+  // batches on a slow machine, and then not again for 30 s: the ANALYZE that follows the release
+  // sees the whole burst.
+  const holder = await service.pool.connect();
+  t.teardown(() => holder.release());
+  await holder.query('BEGIN');
+  await holder.query(`SELECT pg_advisory_xact_lock(hashtext('switchyard analyze ' || ('pgboss.' || quote_ident($1))::regclass::text))`, [table]);
   for (let i = 0; i < 3; i++) t.equal((await service.post('/v1/jobs/batch', { jobs })).status, 202);
+  t.equal((await service.pool.query(
+    `SELECT last_analyze FROM pg_stat_user_tables WHERE schemaname = 'pgboss' AND relname = $1`, [table],
+  )).rows[0].last_analyze, null, 'no ANALYZE while another process holds the lock');
+  await holder.query('COMMIT');
   const analyzed = await waitFor(async () => (await service.pool.query(
     `SELECT last_analyze, n_mod_since_analyze FROM pg_stat_user_tables WHERE schemaname = 'pgboss' AND relname = $1 AND last_analyze IS NOT NULL`,
     [table],
