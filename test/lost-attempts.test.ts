@@ -15,7 +15,7 @@ import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts'
 import { loopbackDispatcher, startTarget } from './helpers/target.ts';
 import { waitFor } from './helpers/wait.ts';
 
-type Tap = Pick<typeof t, 'equal' | 'match'>;
+type Tap = Pick<typeof t, 'equal' | 'match' | 'teardown'>;
 
 const service = await startTestService(t, { env: { RUN_WORKERS: 'false' } });
 const auth = { authorization: `Bearer ${INTERNAL_TOKEN}` };
@@ -38,6 +38,8 @@ async function createJob(t: Tap, retry: Record<string, number>): Promise<string>
 /** Claims the job's next attempt in a lane of its own, sends it, and is lost before recording anything. */
 async function loseWorkerOf(t: Tap, jobId: string): Promise<void> {
   const lane = await DbLane.start(service.database.connectionString, service.config.worker, () => {});
+  // Should the test fail before the lane's stop below; a second stop does nothing.
+  t.teardown(() => lane.stop(1000));
   const executors = new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: 60_000, dispatcher: loopbackDispatcher() })]);
   await lane.work(async (jobs) => {
     const { runnable } = await claimAttempts(service.pool, 'db', jobs.map(({ id, attempt }) => ({ id, attempt })));
