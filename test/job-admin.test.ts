@@ -278,18 +278,25 @@ t.test('SQL views: job_overview and job_failures', async (t) => {
   reply = (path) => (path === '/view-fail' ? { status: 404, body: 'gone' } : { status: 200 });
   const failing = await create({ appId: 'view-app' }, { path: '/view-fail' });
   await run();
+  const before = Date.now();
+  const oldest = await create({ appId: 'view-app' });
   await create({ appId: 'view-app' });
-  await create({ appId: 'view-app' });
+  // The oldest waiting job has waited an hour more than it has; the other, made just now, not a second.
+  await service.pool.query(`UPDATE jobs SET created_at = created_at - interval '1 hour' WHERE id = $1`, [oldest]);
 
   const { rows: overview } = await service.pool.query(
-    `SELECT status, execution_type, jobs::int, extract(epoch FROM oldest_pending_age) AS age
+    `SELECT status, execution_type, jobs::int, extract(epoch FROM oldest_pending_age)::float8 AS age
        FROM job_overview WHERE app_id = 'view-app' ORDER BY status`,
   );
+  // Date.now() counts whole milliseconds: one more covers the rounding.
+  const sinceCreated = (Date.now() - before + 1) / 1000;
   t.match(overview, [
     { status: 'failed', execution_type: 'rest-api', jobs: 1, age: null },
     { status: 'pending', execution_type: 'rest-api', jobs: 2 },
   ]);
-  t.ok(Number(overview[1].age) >= 0);
+  const age = overview[1].age as number | null;
+  t.type(age, 'number', 'pending jobs that are due have an age');
+  t.ok(age! >= 3600 && age! <= 3600 + sinceCreated, `the oldest pending job's wait, an hour and ${sinceCreated} s at most: ${age} s`);
 
   const { rows: failures } = await service.pool.query(`SELECT * FROM job_failures WHERE app_id = 'view-app'`);
   t.match(failures, [{ id: failing, status: 'failed', attempts: 1, last_error: 'HTTP 404', last_http_status: '404', failed_at: Date }]);

@@ -30,6 +30,7 @@ function conforms(t: Assert, method: string, path: string, response: { status: n
   t.ok(operation, `${method.toUpperCase()} ${path} is documented`);
   t.ok(operation?.responses?.[response.status], `${method.toUpperCase()} ${path} documents status ${response.status}`);
   const validate = ajv.getSchema(`openapi#/${pointer('paths', path, method, 'responses', String(response.status), 'content', 'application/json', 'schema')}`);
+  t.ok(validate, `${method.toUpperCase()} ${path} ${response.status} has a JSON schema to check the answer against`);
   if (!validate) return;
   const valid = validate(response.body);
   t.ok(valid, `${method.toUpperCase()} ${path} ${response.status} matches the document`, { errors: validate.errors, body: response.body });

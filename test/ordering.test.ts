@@ -59,6 +59,22 @@ t.test('10 groups x 20 jobs: in order per group, one at a time, groups in parall
 
 t.test('a dead-lettered job releases its group', async (t) => {
   const service = await startTestService(t);
+  const target = await startTarget((request) => ({ status: request.body.toString() === 'poison' ? 503 : 200 }));
+  t.teardown(() => target.close());
+  // One attempt only: its retryable 503 is its last, so the job is dead-lettered, not retried.
+  const poison = await service.post('/v1/jobs/create', restJob(target.url, { messageGroupId: 'g', retry: { maxAttempts: 1 } }, { body: 'poison' }));
+  const next = await service.post('/v1/jobs/create', restJob(target.url, { messageGroupId: 'g' }, { body: 'next' }));
+  const last = await service.post('/v1/jobs/create', restJob(target.url, { messageGroupId: 'g' }, { body: 'last' }));
+  const dead = await service.waitForStatus(poison.body.id, ['dead_lettered', 'failed', 'completed']);
+  t.equal(dead.status, 'dead_lettered');
+  t.equal(dead.last_error, 'HTTP 503');
+  await service.waitForStatus(next.body.id, 'completed');
+  await service.waitForStatus(last.body.id, 'completed');
+  t.same(target.requests.map((r) => r.body.toString()), ['poison', 'next', 'last'], 'the later jobs ran after it, in order');
+});
+
+t.test('a failed job releases its group', async (t) => {
+  const service = await startTestService(t);
   const target = await startTarget((request) => ({ status: request.body.toString() === 'poison' ? 400 : 200 }));
   t.teardown(() => target.close());
   const poison = await service.post('/v1/jobs/create', restJob(target.url, { messageGroupId: 'g' }, { body: 'poison' }));

@@ -29,7 +29,8 @@ const service = await startTestService(t, {
     AWS_SCHEDULER_GROUP_NAME: 'switchyard-jobs',
     RETRY_BASE_DELAY_SECONDS: '1',
     RETRY_MAX_DELAY_SECONDS: '1',
-    // Short, so that the safety net's start (timeout + 10 s + 30 s) is quick to check.
+    // Short, so that the safety net's start (timeout + 10 s + 30 s) is quick to check, and the
+    // lost-attempt sweep counts a dead callback lost 1 s + 15 s after its claim.
     DEFAULT_TIMEOUT_MS: '1000',
   },
 });
@@ -174,22 +175,44 @@ t.test('when CreateSchedule fails, the create fails and no job is stored', async
 });
 
 t.test('a callback that dies after its claim leaves a DB-lane job that will run the job in its place', async (t) => {
-  const target = await startTarget();
+  const target = await startTarget(() => ({ status: 200, body: 'ran by the net' }));
   t.teardown(() => target.close());
   const created = await service.post('/v1/jobs/create', scheduleJob(target.url, { delaySeconds: 600 }));
+  const id = created.body.id;
   // Another process (a Lambda container) claims the job and is gone before it runs it.
   const lane = await DbLane.start(service.database.connectionString, service.config.worker, () => {});
-  const claimed = await claimWithSafetyNet({ pool: service.pool, dbLane: lane, defaultTimeoutMs: 1000 }, created.body.id);
+  const claimed = await claimWithSafetyNet({ pool: service.pool, dbLane: lane, defaultTimeoutMs: 1000 }, id);
   await lane.stop(1000);
   t.equal(claimed!.status, 'running');
   t.equal(claimed!.attempts, 1);
-  const again = await service.post('/internal/v1/process-scheduled-message', deliveredInput(created.body.id), auth);
-  t.same(again.body, { jobId: created.body.id, ran: false, status: 'running' }, 'a redelivery does not run it a second time');
+  const again = await service.post('/internal/v1/process-scheduled-message', deliveredInput(id), auth);
+  t.same(again.body, { jobId: id, ran: false, status: 'running' }, 'a redelivery does not run it a second time');
 
-  const { rows: [net] } = await service.pool.query('SELECT state, start_after, data FROM pgboss.job WHERE id = $1', [created.body.id]);
+  const { rows: [net] } = await service.pool.query('SELECT state, start_after, data FROM pgboss.job WHERE id = $1', [id]);
   t.equal(net.state, 'retry', 'it enters the lane as a retry, holding its group like any job that already used an attempt');
   t.same(net.data, { attemptOffset: 1 }, 'when the lane runs it, the lost attempt counts');
-  const waitsFor = (net.start_after.getTime() - claimed!.started_at!.getTime()) / 1000;
+  const claimedAt = claimed!.started_at!.getTime();
+  const waitsFor = (net.start_after.getTime() - claimedAt) / 1000;
   t.ok(waitsFor >= 40 && waitsFor < 42, `it waits out the attempt (1 s timeout + 10 s + 30 s): ${waitsFor} s`);
-  t.equal(target.requests.length, 0);
+  t.equal(target.requests.length, 0, 'nothing ran the job yet');
+
+  // The service's lost-attempt sweep (every 5 s) counts the callback lost once its attempt is 1 s
+  // timeout + 15 s old, and brings the net forward; its workers then run it. The net's own time
+  // (41 s) is the bound it must beat; waiting a little past it lets a late net fail the check below
+  // rather than time out.
+  const row = await service.waitForStatus(id, ['completed', 'failed', 'dead_lettered'], net.start_after.getTime() - Date.now() + 5_000);
+  t.equal(row.status, 'completed', 'the net ran the job in the callback\'s place');
+  t.equal(row.attempts, 2);
+  t.match(row.last_response, { status: 200, body: 'ran by the net' });
+  t.equal(target.requests.length, 1, 'the job ran once');
+  t.equal(target.requests[0]!.headers['switchyard-attempt'], '2', 'as attempt 2: the lost callback attempt counts');
+  const ranAfter = (target.requests[0]!.receivedAt - claimedAt) / 1000;
+  t.ok(ranAfter >= 16, `not before the callback's attempt could have ended (1 s timeout + 15 s): ${ranAfter} s`);
+  t.ok(target.requests[0]!.receivedAt < net.start_after.getTime(), `the sweep brought it forward: ${ranAfter} s, not the net's ${waitsFor} s`);
+  const attempts = await service.get(`/v1/jobs/${id}/attempts`);
+  t.match(attempts.body.attempts, [
+    { attempt: 1, lane: 'scheduler', outcome: 'lost', error: 'the worker running attempt 1 stopped before recording an outcome' },
+    { attempt: 2, lane: 'db', outcome: 'completed', httpStatus: 200 },
+  ]);
+  t.equal(attempts.body.attempts.length, 2);
 });

@@ -5,7 +5,8 @@ import { silentLogger } from '../src/ops/log.ts';
 import { ExecutorRegistry } from '../src/executors/registry.ts';
 import { createRestApiExecutor } from '../src/executors/rest-api.ts';
 import { JobService } from '../src/jobs/job-service.ts';
-import type { DbLane } from '../src/lanes/db-lane.ts';
+import { DbLane } from '../src/lanes/db-lane.ts';
+import { createEmbeddedScheduler } from '../src/scheduling/job-scheduler.ts';
 import { ADMIN_AUTH, restJob, startTestService } from './helpers/service.ts';
 import { startTarget, loopbackDispatcher } from './helpers/target.ts';
 
@@ -147,10 +148,14 @@ t.test('a body that is not JSON, or not sent as JSON, is refused', async (t) => 
 
 t.test('execution types that cannot run here are refused, not accepted and lost', async (t) => {
   // This deployment runs all four types; a JobService whose registry lacks one refuses it at create.
+  // Its lane and scheduler are real, on the service's database: had it accepted a job, it would be stored.
+  const dbLane = await DbLane.start(service.database.connectionString, service.config.worker, () => {});
+  t.teardown(() => dbLane.stop(1000));
   const restOnly = new JobService({
     config: service.config,
     pool: service.pool,
-    dbLane: {} as DbLane,
+    dbLane,
+    scheduler: createEmbeddedScheduler(dbLane),
     executors: new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: 1000, dispatcher: loopbackDispatcher() })]),
     log: silentLogger,
     drain: new Drain(),
@@ -163,8 +168,10 @@ t.test('execution types that cannot run here are refused, not accepted and lost'
     name: 'ValidationError',
     problems: [{ field: 'message.execution.type' }],
   });
-  const { rows } = await service.pool.query("SELECT count(*)::int AS n FROM jobs WHERE execution_type <> 'rest-api'");
-  t.equal(rows[0].n, 0);
+  const { rows } = await service.pool.query(
+    `SELECT (SELECT count(*)::int FROM jobs) AS rows, (SELECT count(*)::int FROM pgboss.job WHERE name LIKE 'switchyard-jobs%') AS lane_jobs`,
+  );
+  t.same(rows[0], { rows: 0, lane_jobs: 0 }, 'nothing was stored');
 });
 
 t.test('nothing was stored and nothing was sent', async (t) => {
