@@ -45,16 +45,16 @@ async function packageStage(stage: string, params: string[] = []): Promise<Packa
   return { template: JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')), dir, esbuildDir };
 }
 
-const [prod, vpcStage] = await Promise.all([
-  packageStage('prod'),
-  packageStage('private', [
-    'subnetIds=subnet-0a,subnet-0b',
-    'securityGroupIds=sg-0c',
-    'sqsPoll=false',
-    'sqsConsumer=false',
-    'preparedStatements=false',
-    'runDbJobsRate=rate(2 minutes)',
-  ]),
+// One after the other: osls builds every package in the checkout's own .serverless and then moves
+// it to --package, so two packagings at once delete that folder from under each other.
+const prod = await packageStage('prod');
+const vpcStage = await packageStage('private', [
+  'subnetIds=subnet-0a,subnet-0b',
+  'securityGroupIds=sg-0c',
+  'sqsPoll=false',
+  'sqsConsumer=false',
+  'preparedStatements=false',
+  'runDbJobsRate=rate(2 minutes)',
 ]);
 const resources = prod.template.Resources as Record<string, any>;
 const ofType = (template: any, type: string) => Object.entries(template.Resources as Record<string, any>).filter(([, resource]) => resource.Type === type);
