@@ -1,18 +1,10 @@
 // Crash points of the SQS poller, against fauxqs: a poller that dies between recording an outcome
 // and deleting the message, and a job that runs longer than the visibility timeout.
 import t from 'tap';
-import { DbLane } from '../src/lanes/db-lane.ts';
-import { SqsLane, type MessageLane } from '../src/sqs/sqs-lane.ts';
-import { SqsOutbox } from '../src/sqs/sqs-outbox.ts';
-import { ExecutorRegistry } from '../src/executors/registry.ts';
-import { createRestApiExecutor } from '../src/executors/rest-api.ts';
-import { silentNotifier } from '../src/jobs/dead-letter-alerts.ts';
-import { Drain } from '../src/jobs/drain.ts';
-import { SqsJobs } from '../src/sqs/sqs-jobs.ts';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTestSqs } from './helpers/sqs.ts';
-import { startTarget, loopbackDispatcher } from './helpers/target.ts';
-import { capturingLogger } from './helpers/log.ts';
+import { startSecondPoller } from './helpers/second-poller.ts';
+import { startTarget } from './helpers/target.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const sqs = await startTestSqs(t);
@@ -22,35 +14,9 @@ const service = await startTestService(t, {
   env: { AWS_SQS_QUEUE_URL: queueUrl, AWS_SQS_REGION: 'us-east-1', RUN_WORKERS: 'false' },
 });
 const auth = { authorization: `Bearer ${INTERNAL_TOKEN}` };
-const logs: string[] = [];
-const log = await capturingLogger(logs);
-const staleSettles: string[] = [];
-
 // A second poller over the same database and queue, as another process would run it, with a short
 // visibility timeout and a lane the test can break at one step.
-const dbLane = await DbLane.start(service.database.connectionString, service.config.worker, () => {});
-const outbox = await SqsOutbox.start(service.database.connectionString, () => {});
-const realLane = new SqsLane(queueUrl, 'us-east-1');
-t.teardown(async () => {
-  realLane.stop();
-  await outbox.stop(1000);
-  await dbLane.stop(1000);
-});
-function pollerWith(lane: MessageLane, visibilityTimeoutSeconds: number): SqsJobs {
-  return new SqsJobs({
-    config: service.config,
-    pool: service.pool,
-    dbLane,
-    lane,
-    outbox,
-    executors: new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: 10_000, dispatcher: loopbackDispatcher() })]),
-    notifier: silentNotifier,
-    drain: new Drain(),
-    onStaleSettle: (_lane, jobIds) => staleSettles.push(...jobIds),
-    log,
-    visibilityTimeoutSeconds,
-  });
-}
+const { realLane, pollerWith, crashBeforeDelete, logs } = await startSecondPoller(t, service, queueUrl);
 const inflight = () => sqs.server.inspectQueue(QUEUE)!.messages.inflight;
 const messagesInQueue = () => {
   const { messages } = sqs.server.inspectQueue(QUEUE)!;
@@ -61,15 +27,6 @@ const queueIsEmpty = () => messagesInQueue() === 0;
 t.test('a crash between recording the outcome and deleting: the message comes back and the record shows one completion', async (t) => {
   const target = await startTarget(() => ({ status: 200, body: 'done' }));
   t.teardown(() => target.close());
-  const crashBeforeDelete: MessageLane = {
-    send: (message) => realLane.send(message),
-    receive: (options) => realLane.receive(options),
-    extendVisibility: (handle, seconds) => realLane.extendVisibility(handle, seconds),
-    delete: async () => {
-      throw new Error('simulated crash before DeleteMessage');
-    },
-    stop: () => {},
-  };
   const created = await service.post('/v1/jobs/create', restJob(target.url, { mode: 'both' }));
   t.equal(created.status, 202);
 

@@ -4,18 +4,10 @@
 // job, stalls on handing the job over a second time. Against fauxqs, with a second poller whose
 // DeleteMessage fails once, as a crash at that step would leave it.
 import t from 'tap';
-import { silentNotifier } from '../src/jobs/dead-letter-alerts.ts';
-import { Drain } from '../src/jobs/drain.ts';
-import { DbLane } from '../src/lanes/db-lane.ts';
-import { ExecutorRegistry } from '../src/executors/registry.ts';
-import { createRestApiExecutor } from '../src/executors/rest-api.ts';
-import { SqsJobs } from '../src/sqs/sqs-jobs.ts';
-import { SqsLane, type MessageLane } from '../src/sqs/sqs-lane.ts';
-import { SqsOutbox } from '../src/sqs/sqs-outbox.ts';
-import { capturingLogger } from './helpers/log.ts';
 import { INTERNAL_TOKEN, restJob, startTestService } from './helpers/service.ts';
 import { startTestSqs } from './helpers/sqs.ts';
-import { loopbackDispatcher, startTarget } from './helpers/target.ts';
+import { startSecondPoller } from './helpers/second-poller.ts';
+import { startTarget } from './helpers/target.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const sqs = await startTestSqs(t);
@@ -26,36 +18,8 @@ const service = await startTestService(t, {
   env: { AWS_SQS_QUEUE_URL: queueUrl, AWS_SQS_REGION: 'us-east-1', RUN_WORKERS: 'false', RETRY_BASE_DELAY_SECONDS: '1', RETRY_MAX_DELAY_SECONDS: '1' },
 });
 const auth = { authorization: `Bearer ${INTERNAL_TOKEN}` };
-const dbLane = await DbLane.start(service.database.connectionString, service.config.worker, () => {});
-const outbox = await SqsOutbox.start(service.database.connectionString, () => {});
-const realLane = new SqsLane(queueUrl, 'us-east-1');
-t.teardown(async () => {
-  realLane.stop();
-  await outbox.stop(1000);
-  await dbLane.stop(1000);
-});
-const stale: string[] = [];
-const crashingPoller = new SqsJobs({
-  config: service.config,
-  pool: service.pool,
-  dbLane,
-  lane: {
-    send: (message) => realLane.send(message),
-    receive: (options) => realLane.receive(options),
-    extendVisibility: (handle, seconds) => realLane.extendVisibility(handle, seconds),
-    delete: async () => {
-      throw new Error('simulated crash before DeleteMessage');
-    },
-    stop: () => {},
-  } satisfies MessageLane,
-  outbox,
-  executors: new ExecutorRegistry([createRestApiExecutor({ defaultTimeoutMs: 10_000, dispatcher: loopbackDispatcher() })]),
-  notifier: silentNotifier,
-  drain: new Drain(),
-  onStaleSettle: (_lane, ids) => stale.push(...ids),
-  log: await capturingLogger([]),
-  visibilityTimeoutSeconds: 1,
-});
+const { crashBeforeDelete, pollerWith, staleSettles: stale } = await startSecondPoller(t, service, queueUrl);
+const crashingPoller = pollerWith(crashBeforeDelete, 1);
 const queueIsEmpty = () => {
   const { messages } = sqs.server.inspectQueue(QUEUE)!;
   return messages.ready.length + messages.inflight.length + messages.delayed.length === 0;
