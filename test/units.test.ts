@@ -21,6 +21,8 @@ t.test('config: defaults, and an invalid value names its variable', async (t) =>
   t.match(config.dataDir, /\.data$/);
   t.same(config.retry, { maxAttempts: 5, baseDelaySeconds: 60, maxDelaySeconds: 86_400 });
   t.equal(config.aws.sqsQueueUrl, undefined);
+  t.equal(config.aws.sqsVisibilityTimeoutSeconds, 30, "SQS's own default visibility timeout");
+  t.equal(parseConfig({ AWS_SQS_VISIBILITY_TIMEOUT_SECONDS: '5' }).aws.sqsVisibilityTimeoutSeconds, 5);
   t.equal(parseConfig({ DATABASE_URL: 'postgres://u:p@db:5432/x' }).databaseUrl, 'postgres://u:p@db:5432/x');
 
   const bad: [Record<string, string>, string][] = [
@@ -33,6 +35,7 @@ t.test('config: defaults, and an invalid value names its variable', async (t) =>
     [{ RETRY_BASE_DELAY_SECONDS: '600', RETRY_MAX_DELAY_SECONDS: '60' }, 'RETRY_MAX_DELAY_SECONDS'],
     [{ WORKER_POLLING_INTERVAL_SECONDS: '0.1' }, 'WORKER_POLLING_INTERVAL_SECONDS'],
     [{ AWS_SQS_QUEUE_URL: 'queue' }, 'AWS_SQS_QUEUE_URL'],
+    [{ AWS_SQS_VISIBILITY_TIMEOUT_SECONDS: '0' }, 'AWS_SQS_VISIBILITY_TIMEOUT_SECONDS'],
     [{ AWS_SCHEDULER_ROLE_ARN: 'role' }, 'AWS_SCHEDULER_ROLE_ARN'],
   ];
   for (const [env, variable] of bad) {

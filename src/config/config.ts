@@ -61,6 +61,8 @@ export interface Config {
   aws: {
     sqsQueueUrl: string | undefined;
     sqsRegion: string | undefined;
+    /** How long a received SQS message stays hidden from other consumers; extended while its job runs. */
+    sqsVisibilityTimeoutSeconds: number;
     lambdaRegion: string | undefined;
     schedulerRegion: string | undefined;
     schedulerRoleArn: string | undefined;
@@ -248,6 +250,8 @@ export function parseConfig(env: Env): Config {
     aws: {
       sqsQueueUrl: fifoQueueUrl(env, 'AWS_SQS_QUEUE_URL'),
       sqsRegion: text(env, 'AWS_SQS_REGION'),
+      // SQS's own bounds. It is also how long a message whose consumer died waits to be run again.
+      sqsVisibilityTimeoutSeconds: integer(env, 'AWS_SQS_VISIBILITY_TIMEOUT_SECONDS', 30, 1, 43_200),
       lambdaRegion: text(env, 'AWS_LAMBDA_REGION'),
       schedulerRegion: text(env, 'AWS_SCHEDULER_REGION'),
       schedulerRoleArn: arn(env, 'AWS_SCHEDULER_ROLE_ARN'),

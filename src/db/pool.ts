@@ -45,6 +45,14 @@ function runUnnamed(client: pg.PoolClient): void {
 /** Runs `work` in one transaction on one client: COMMIT when it resolves, ROLLBACK when it throws. */
 export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // The pool takes its own error listener off a client it hands out. A connection that dies while
+  // the transaction holds it (the server stopped or restarted) emits 'error' on the client, which
+  // unheard ends the process; the statement in flight, or the next one, rejects with it anyway.
+  let lost: Error | undefined;
+  const onError = (error: Error) => {
+    lost = error;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -54,7 +62,9 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
     await client.query('ROLLBACK').catch(() => {});
     throw error;
   } finally {
-    client.release();
+    // A lost connection is discarded, and keeps the listener for whatever it still emits on its way out.
+    if (lost === undefined) client.removeListener('error', onError);
+    client.release(lost);
   }
 }
 

@@ -68,11 +68,10 @@ export interface SqsJobsDeps {
   log: Logger;
   /** Counts receives, what became of each message, and (through the handler) every attempt. */
   metrics?: Metrics;
-  /** How long a received message stays hidden; extended while its job runs. */
+  /** How long a received message stays hidden (extended while its job runs); AWS_SQS_VISIBILITY_TIMEOUT_SECONDS unless given. */
   visibilityTimeoutSeconds?: number;
 }
 
-const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30;
 // The longest wait SQS allows for one ReceiveMessage: an idle consumer costs one call per 20 s.
 const LONG_POLL_SECONDS = 20;
 const CONSUMER_BATCH = 10;
@@ -86,7 +85,7 @@ export class SqsJobs implements SqsIntake {
 
   constructor(deps: SqsJobsDeps) {
     this.#deps = deps;
-    this.#visibilityTimeoutSeconds = deps.visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS;
+    this.#visibilityTimeoutSeconds = deps.visibilityTimeoutSeconds ?? deps.config.aws.sqsVisibilityTimeoutSeconds;
   }
 
   /**

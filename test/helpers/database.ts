@@ -58,6 +58,40 @@ async function onEmbeddedServer(): Promise<TestDatabase> {
   };
 }
 
+export interface RestartableDatabase extends TestDatabase {
+  /** Stops the server (a fast shutdown: every connection is ended); the data stays. */
+  stopServer(): Promise<void>;
+  /** Starts the server again on the same data and port, so every client's connection string still holds. */
+  startServer(): Promise<void>;
+}
+
+/**
+ * An embedded PostgreSQL that a test can stop and start again under a running service. Always
+ * embedded, even when DATABASE_URL is set: a shared server cannot be stopped for one test.
+ */
+export async function createRestartableDatabase(): Promise<RestartableDatabase> {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-test-pg-'));
+  const port = await freePort();
+  const start = () => startEmbeddedPostgres(dir, port, { extraFlags: ['-c', 'fsync=off'] });
+  let server: Awaited<ReturnType<typeof start>> | undefined = await start();
+  const connectionString = server.connectionString;
+  const stopServer = async () => {
+    await server?.stop();
+    server = undefined;
+  };
+  return {
+    connectionString,
+    stopServer,
+    startServer: async () => {
+      server ??= await start();
+    },
+    close: async () => {
+      await stopServer();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 export function createTestDatabase(): Promise<TestDatabase> {
   const external = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
   return external ? onExternalServer(external) : onEmbeddedServer();
