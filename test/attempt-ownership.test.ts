@@ -147,7 +147,7 @@ t.test('the reconciler repairs what no lane will move, and only that', async (t)
   await expire(strayJob);
   await service.pool.query(`UPDATE jobs SET status = 'completed', completed_at = now() WHERE id = $1`, [stray]);
 
-  const found = await findViolations(service.pool, 100);
+  const found = await inTransaction(service.pool, (client) => findViolations(client, 100));
   t.same(found.map((f) => [f.problem, f.id]).sort(), [['orphaned_row', orphan], ['orphaned_row', exhausted], ['stray_lane_job', stray]].sort());
 
   // Another process holds the reconciler's lock: this one does nothing.

@@ -24,7 +24,7 @@ export interface Finding {
  * gives its job to the DB lane. A stray lane job is looked for among those that would hold a
  * group or wait (`retry`, or `created` not yet due); one that is due is let go by the lane's claim.
  */
-export const INVARIANT_SQL = `SELECT 'orphaned_row' AS problem, j.id, j.status, j.lane, j.attempts
+const ORPHANED_ROWS_SQL = `SELECT 'orphaned_row' AS problem, j.id, j.status, j.lane, j.attempts
   FROM jobs j
  WHERE j.status IN ('pending', 'running', 'retrying', 'scheduled')
    AND NOT EXISTS (SELECT 1 FROM pgboss.job b
@@ -35,25 +35,56 @@ export const INVARIANT_SQL = `SELECT 'orphaned_row' AS problem, j.id, j.status, 
                       AND (o.state IN ('created', 'retry', 'active')
                            OR (o.state = 'completed' AND o.completed_on > now() - interval '14 days'))))
    AND NOT (j.lane = 'scheduler' AND j.status = 'scheduled' AND j.schedule_arn IS NOT NULL
-            AND j.run_at > now() - interval '15 minutes')
-UNION ALL
-SELECT 'stray_lane_job', b.id, j.status, j.lane, j.attempts
+            AND j.run_at > now() - interval '15 minutes')`;
+
+const STRAY_LANE_JOBS_SQL = `SELECT 'stray_lane_job' AS problem, b.id, j.status, j.lane, j.attempts
   FROM pgboss.job b LEFT JOIN jobs j ON j.id = b.id
  WHERE b.name IN ('switchyard-jobs', 'switchyard-jobs-ordered')
    AND (b.state = 'retry' OR (b.state = 'created' AND b.start_after > now()))
    AND (j.id IS NULL OR j.status IN ('completed', 'failed', 'dead_lettered', 'cancelled'))`;
 
-/** What the invariant finds wrong, at most `limit` findings. */
+export const INVARIANT_SQL = `${ORPHANED_ROWS_SQL}
+UNION ALL
+${STRAY_LANE_JOBS_SQL}`;
+
+/**
+ * Runs the orphan half of the invariant with nested loops (and JIT) off, inside the caller's
+ * transaction. That half is an anti-join of every unfinished row against the lane's live jobs. With
+ * statistics taken while the tables were nearly empty (a new deployment, or a restart after a flood,
+ * before autovacuum's ANALYZE), the planner costs the lane side at one row and picks a nested loop
+ * that rescans it for every job: quadratic, 5.7 s at 20,000 waiting jobs against 17 ms
+ * (`node bench/reconcile.ts`), at start and on every timer tick. A hash anti-join is linear whatever
+ * the estimates. The stray half starts from the few lane jobs that wait and probes `jobs` by key,
+ * which is what a nested loop does best, so it keeps the planner's defaults.
+ */
+async function withLinearJoins<T>(db: SqlClient, work: () => Promise<T>): Promise<T> {
+  await db.query('SET LOCAL enable_nestloop = off; SET LOCAL jit = off');
+  const result = await work();
+  // What the repairs run next in this transaction is planned as usual. (A failed statement ends the
+  // transaction, and with it both settings.)
+  await db.query('SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL jit TO DEFAULT');
+  return result;
+}
+
+/** What the invariant finds wrong, at most `limit` findings. `db` must be inside a transaction. */
 export async function findViolations(db: SqlClient, limit: number): Promise<Finding[]> {
-  const { rows } = await db.query(`SELECT * FROM (${INVARIANT_SQL}) AS violations LIMIT $1`, [limit]);
-  return rows;
+  const orphans = await withLinearJoins(db, async () => (await db.query(`${ORPHANED_ROWS_SQL} LIMIT $1`, [limit])).rows as Finding[]);
+  if (orphans.length >= limit) return orphans;
+  const strays = (await db.query(`${STRAY_LANE_JOBS_SQL} LIMIT $1`, [limit - orphans.length])).rows as Finding[];
+  return [...orphans, ...strays];
+}
+
+/** The plans findViolations runs, as EXPLAIN (FORMAT JSON) gives them. `db` must be inside a transaction. */
+export async function explainViolations(db: SqlClient): Promise<{ orphans: unknown; strays: unknown }> {
+  const explain = async (sql: string) => (await db.query(`EXPLAIN (FORMAT JSON) ${sql} LIMIT 500`)).rows[0]['QUERY PLAN'];
+  return { orphans: await withLinearJoins(db, () => explain(ORPHANED_ROWS_SQL)), strays: await explain(STRAY_LANE_JOBS_SQL) };
 }
 
 /** The row again, locked, and whether anything live still stands behind it (re-checked inside the repair). */
 export async function lockOrphan(db: SqlClient, id: string): Promise<JobRow | undefined> {
   const { rows } = await db.query(
     `SELECT j.* FROM jobs j
-      WHERE j.id = $1 AND EXISTS (SELECT 1 FROM (${INVARIANT_SQL}) AS v WHERE v.id = $1 AND v.problem = 'orphaned_row')
+      WHERE j.id = $1 AND EXISTS (SELECT 1 FROM (${ORPHANED_ROWS_SQL}) AS v WHERE v.id = $1)
         FOR UPDATE OF j`,
     [id],
   );
