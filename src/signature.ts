@@ -14,7 +14,7 @@
 // While an app's secret is being rotated each header carries one v1 per secret (current, then
 // next), so a receiver configured with either the old or the new secret accepts it; the receiver
 // may likewise pass both while it switches.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 export const SIGNATURE_HEADER = 'Switchyard-Signature';
 /** The Standard Webhooks headers, lower-case as the specification writes them. */
@@ -103,6 +103,22 @@ function standardWebhooksKey(signingSecret: string): Buffer {
   return createHmac('sha256', signingSecret).update(STANDARD_WEBHOOKS_KEY_LABEL).digest();
 }
 
+// Node's HMAC takes a Buffer key about six times as slowly as a KeyObject or a string (10 µs against
+// 1.5 µs here, Node 24), and the derivation is an HMAC of its own: each secret's key is derived once
+// and kept as a KeyObject. Bounded, as a process signs for a bounded number of apps at a time.
+const WEBHOOK_KEYS_KEPT = 1_024;
+const webhookKeys = new Map<string, KeyObject>();
+
+function webhookKeyFor(signingSecret: string): KeyObject {
+  let key = webhookKeys.get(signingSecret);
+  if (key === undefined) {
+    if (webhookKeys.size >= WEBHOOK_KEYS_KEPT) webhookKeys.delete(webhookKeys.keys().next().value!);
+    key = createSecretKey(standardWebhooksKey(signingSecret));
+    webhookKeys.set(signingSecret, key);
+  }
+  return key;
+}
+
 /**
  * The `whsec_…` secret a Standard Webhooks library verifies with (`new Webhook(secret)` in
  * JavaScript, Python and Go alike), for an app's signing secret. `npm run cli -- apps secret` prints it.
@@ -123,7 +139,7 @@ export function signStandardWebhook(message: StandardWebhook, secrets: string[],
   if (secrets.length === 0) throw new Error('signStandardWebhook needs at least one secret');
   const timestamp = String(Math.floor(now.getTime() / 1000));
   const signatures = secrets.map((secret) => {
-    const mac = createHmac('sha256', standardWebhooksKey(secret)).update(`${message.id}.${timestamp}.`).update(message.body ?? '');
+    const mac = createHmac('sha256', webhookKeyFor(secret)).update(`${message.id}.${timestamp}.`).update(message.body ?? '');
     return `v1,${mac.digest('base64')}`;
   });
   return {
