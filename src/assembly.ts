@@ -32,6 +32,7 @@ import { DbLane, type LaneHosting } from './lanes/db-lane.ts';
 import type { Logger } from './ops/log.ts';
 import { Metrics } from './ops/metrics.ts';
 import { createEmbeddedScheduler, createEventBridgeScheduler } from './scheduling/job-scheduler.ts';
+import { Pruner } from './retention/pruner.ts';
 import { ScheduledMessages } from './scheduling/scheduled-messages.ts';
 import { SqsJobs } from './sqs/sqs-jobs.ts';
 
@@ -47,6 +48,8 @@ export interface SwitchyardParts {
   jobAdmin: JobAdmin;
   jobIntake: JobIntake;
   bulkActions: BulkActions;
+  /** Deletes finished jobs past their retention (retention/pruner.ts); started by the host that prunes. */
+  pruner: Pruner;
   /** This host's Prometheus registry (GET /metrics). */
   metrics: Metrics;
   /** The host's stop: what it runs is tracked in it, and abandoned through it (jobs/drain.ts). */
@@ -96,6 +99,7 @@ export async function assembleSwitchyard(config: Config, connectionString: strin
     pool: options.lanesOnServicePool ? pool : undefined,
     maintain: options.maintainLanes ?? true,
     onReadyJob: options.onReadyJob,
+    keepSettledSeconds: Math.min(config.retention.completedSeconds ?? Infinity, config.retention.failedSeconds ?? Infinity),
   };
   const dbLane = await DbLane.start(connectionString, config.worker, (error) => log.error({ reason: error.message }, `db lane: ${error.message}`), hosting);
   cleanups.push(() => dbLane.stop(config.shutdownTimeoutMs));
@@ -143,10 +147,12 @@ export async function assembleSwitchyard(config: Config, connectionString: strin
   // Run by every process, so a run whose process died is resumed by another; stopped before the pool closes.
   const bulkActions = new BulkActions({ pool, jobAdmin, log, metrics });
   cleanups.push(() => bulkActions.stop());
+  const pruner = new Pruner({ pool, retention: config.retention, log, metrics });
+  cleanups.push(() => pruner.stop());
   const app = createApp({
     jobs, jobAdmin, bulkActions, jobIntake, sqsJobs, scheduledMessages, internalToken: config.internalToken, appKeys,
     createRateLimit: new CreateRateLimit(pool, config.createRateLimit), log,
     metrics, metricsToken: config.metricsToken, dashboard: { stats: new JobStats(pool), sessions: new DashboardSessions(pool) },
   });
-  return { pool, aws, dbLane, sqsJobs, jobs, scheduledMessages, jobAdmin, jobIntake, bulkActions, metrics, drain, app };
+  return { pool, aws, dbLane, sqsJobs, jobs, scheduledMessages, jobAdmin, jobIntake, bulkActions, pruner, metrics, drain, app };
 }

@@ -13,6 +13,7 @@ import type { JobService } from './jobs/job-service.ts';
 import type { Logger } from './ops/log.ts';
 import type { Metrics } from './ops/metrics.ts';
 import type { ScheduledMessages } from './scheduling/scheduled-messages.ts';
+import type { Pruner } from './retention/pruner.ts';
 
 export interface Switchyard {
   /** Where the API listens, e.g. http://127.0.0.1:8000 */
@@ -27,6 +28,8 @@ export interface Switchyard {
   bulkActions: BulkActions;
   /** The EventBridge Scheduler callback. */
   scheduledMessages: ScheduledMessages;
+  /** The retention pruner (on its timer in worker processes, PRUNE_INTERVAL_SECONDS). */
+  pruner: Pruner;
   /** Stops claiming, lets running jobs finish within the shutdown bound, closes everything. */
   stop(): Promise<void>;
 }
@@ -50,7 +53,7 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
   };
   try {
     await migrate(database.connectionString, log);
-    const { pool, dbLane, sqsJobs, jobs, scheduledMessages, bulkActions, metrics, drain, app } = await assembleSwitchyard(config, database.connectionString, {
+    const { pool, dbLane, sqsJobs, jobs, scheduledMessages, bulkActions, pruner, metrics, drain, app } = await assembleSwitchyard(config, database.connectionString, {
       log,
       cleanups,
       bootstrap: { embedded: database.embedded },
@@ -68,6 +71,8 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
       jobs.reconciler.start(config.reconcileIntervalSeconds * 1000);
       cleanups.push(async () => jobs.reconciler.stop());
       if (sqsJobs) await sqsJobs.startWorkers(config.worker.concurrency);
+      // Stopped by its cleanup (assembly.ts), after its current batch.
+      if (config.retention.intervalSeconds > 0) pruner.start(config.retention.intervalSeconds * 1000);
     }
     bulkActions.startSweep();
 
@@ -112,6 +117,7 @@ export async function startSwitchyard(config: Config, log: Logger): Promise<Swit
       metrics,
       bulkActions,
       scheduledMessages,
+      pruner,
       stop: () => (stopping ??= stop()),
     };
   } catch (error) {

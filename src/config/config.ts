@@ -22,6 +22,18 @@ export interface WorkerSettings {
   pollingIntervalSeconds: number;
 }
 
+/** How long finished jobs are kept, and how the pruner (src/retention/) deletes them. */
+export interface RetentionSettings {
+  /** A completed job is deleted this long after it completed; undefined: kept for ever. */
+  completedSeconds: number | undefined;
+  /** A failed, dead-lettered or cancelled job (and a rejected SQS message, a finished bulk action) this long after it ended; undefined: kept for ever. */
+  failedSeconds: number | undefined;
+  /** How often a worker process looks for expired jobs; 0: never in this process. */
+  intervalSeconds: number;
+  /** Jobs deleted by one statement: small enough that no lock is held for long. */
+  batchSize: number;
+}
+
 export interface Config {
   port: number;
   host: string;
@@ -45,6 +57,7 @@ export interface Config {
   /** How often the reconciler checks that no job is stuck (in worker processes, and at most this often from run-db-jobs). */
   reconcileIntervalSeconds: number;
   retry: RetryDefaults;
+  retention: RetentionSettings;
   worker: WorkerSettings;
   defaultTimeoutMs: number;
   /** A token that may read GET /metrics (besides an admin API key), for a Prometheus server. */
@@ -127,6 +140,23 @@ function decimal(env: Env, name: string, fallback: number, min: number, max: num
   if (!Number.isFinite(value)) throw new ConfigError(name, `must be a number, got "${raw}"`);
   if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+const DAY = 86_400;
+// A finished job stays at least a minute, so a client that polls for its outcome still finds it.
+const MIN_RETENTION_SECONDS = 60;
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: DAY };
+
+/** A retention period: `7d`, `12h`, `30m`, `90s` or bare seconds; `forever` keeps for ever (undefined). */
+function duration(env: Env, name: string, fallback: number, min: number): number | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (/^(forever|never|off)$/i.test(raw)) return undefined;
+  const match = /^(\d+)\s*([smhd]?)$/i.exec(raw);
+  if (!match) throw new ConfigError(name, `must be a duration such as 7d, 12h, 30m or 3600 (seconds), or "forever", got "${raw}"`);
+  const seconds = Number(match[1]) * DURATION_UNITS[(match[2] || 's').toLowerCase()]!;
+  if (seconds < min || seconds > 100 * 365 * DAY) throw new ConfigError(name, `must be between ${min} seconds and 100 years, got "${raw}"`);
+  return seconds;
 }
 
 function flag(env: Env, name: string, fallback: boolean): boolean {
@@ -231,6 +261,12 @@ export function parseConfig(env: Env): Config {
     authCacheSeconds: integer(env, 'AUTH_CACHE_SECONDS', 60, 0, 3_600),
     reconcileIntervalSeconds: integer(env, 'RECONCILE_INTERVAL_SECONDS', 60, 1, 86_400),
     retry,
+    retention: {
+      completedSeconds: duration(env, 'RETAIN_COMPLETED', 7 * DAY, MIN_RETENTION_SECONDS),
+      failedSeconds: duration(env, 'RETAIN_FAILED', 30 * DAY, MIN_RETENTION_SECONDS),
+      intervalSeconds: integer(env, 'PRUNE_INTERVAL_SECONDS', 60, 0, 86_400),
+      batchSize: integer(env, 'PRUNE_BATCH_SIZE', 1_000, 1, 10_000),
+    },
     worker: {
       // pg-boss's own best batch (100 x 4 loops). Against 50 it cut PostgreSQL's CPU per executed
       // job by a fifth (fewer claims, marks and records per job) and raised execution from ~4,000

@@ -19,7 +19,9 @@ const SCHEMA = 'pgboss';
 // pg-boss deletes a job that waits longer than this before it runs; a job may be delayed for up to
 // a year, and may then still be retrying.
 const RETENTION_SECONDS = 400 * 24 * 3600;
-// Settled pg-boss rows are only the lane's bookkeeping: the jobs table keeps the history.
+// Settled pg-boss rows are only the lane's bookkeeping: the jobs table keeps the history. A day, or
+// less when a retention period is shorter (LaneHosting.keepSettledSeconds): pg-boss never keeps a
+// lane job longer than `jobs` keeps its row. (The pruner also deletes a pruned job's entries.)
 const DELETE_AFTER_SECONDS = 24 * 3600;
 
 export interface LaneRetry {
@@ -114,6 +116,11 @@ export interface LaneHosting {
    * may still roll back: a listener acts once the caller's work is done, and a spare wake-up is harmless.
    */
   onReadyJob?: () => void;
+  /**
+   * The shortest retention of a finished job (RETAIN_COMPLETED, RETAIN_FAILED) when under a day:
+   * pg-boss deletes settled lane jobs after that instead.
+   */
+  keepSettledSeconds?: number;
 }
 
 /** The pg-boss constructor options a hosting asks for: its connection, migrations and supervisor. */
@@ -173,13 +180,16 @@ export class DbLane {
     });
     boss.on('error', onError);
     await boss.start();
+    const deleteAfterSeconds = Math.min(DELETE_AFTER_SECONDS, hosting.keepSettledSeconds ?? Infinity);
     for (const name of hosting.maintain === false ? [] : QUEUES) {
       await boss.createQueue(name, {
         policy: name === ORDERED_QUEUE ? 'key_strict_fifo' : 'standard',
         notify: true,
         retentionSeconds: RETENTION_SECONDS,
-        deleteAfterSeconds: DELETE_AFTER_SECONDS,
+        deleteAfterSeconds,
       });
+      // createQueue leaves an existing queue as it was; the retention may have changed since.
+      await boss.updateQueue(name, { deleteAfterSeconds });
     }
     return new DbLane(boss, worker, hosting.onReadyJob ?? (() => {}));
   }

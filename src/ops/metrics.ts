@@ -65,6 +65,10 @@ export class Metrics {
   readonly #settleMismatches: Counter<'lane'>;
   readonly #bulkChanged: Counter<'action' | 'result'>;
   readonly #queueStatsErrors: Counter;
+  readonly #pruned: Counter<'kind'>;
+  readonly #pruneRuns: Counter<'result'>;
+  readonly #pruneBatch: Histogram;
+  readonly #pruneLastRun: Gauge;
 
   constructor() {
     const registers = [this.registry];
@@ -106,7 +110,41 @@ export class Metrics {
       registers,
     });
     this.#queueStatsErrors = new Counter({ name: 'switchyard_queue_stats_errors_total', help: 'Scrapes whose queue reading failed (the gauges then keep their last values).', registers });
+    this.#pruned = new Counter({
+      name: 'switchyard_pruned_total',
+      help: 'Rows the retention pruner deleted, by kind: jobs by status (completed, failed, dead_lettered, cancelled), lane_job, rejected_message, bulk_action.',
+      labelNames: ['kind'] as const,
+      registers,
+    });
+    this.#pruneRuns = new Counter({
+      name: 'switchyard_prune_runs_total',
+      help: 'Pruner runs in this process: done (nothing expired was left), stopped (stopped or out of time before the end), locked (another process was pruning), error.',
+      labelNames: ['result'] as const,
+      registers,
+    });
+    this.#pruneBatch = new Histogram({
+      name: 'switchyard_prune_batch_duration_seconds',
+      help: 'How long one pruning statement ran (and held its row locks).',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.#pruneLastRun = new Gauge({
+      name: 'switchyard_prune_last_done_timestamp_seconds',
+      help: 'When a pruner run in this process last reached the end of what had expired (Unix time); alert when it falls far behind.',
+      registers,
+    });
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** For the pruner: `count` rows of `kind` were deleted by a statement that ran `durationSeconds`. */
+  pruned(counts: Record<string, number>, durationSeconds: number): void {
+    for (const [kind, count] of Object.entries(counts)) if (count > 0) this.#pruned.inc({ kind }, count);
+    this.#pruneBatch.observe(durationSeconds);
+  }
+
+  pruneRun(result: 'done' | 'stopped' | 'locked' | 'error'): void {
+    this.#pruneRuns.inc({ result });
+    if (result === 'done') this.#pruneLastRun.set(Date.now() / 1000);
   }
 
   jobCreated(job: { lane: Lane; type: string; appId: string }): void {

@@ -6,7 +6,7 @@ import { PgBoss, type Job } from 'pg-boss';
 import type { SqlClient } from '../db/sql-client.ts';
 import { pgBossHosting, type LaneHosting } from '../lanes/db-lane.ts';
 
-const OUTBOX_QUEUE = 'switchyard-sqs-outbox';
+export const OUTBOX_QUEUE = 'switchyard-sqs-outbox';
 const SCHEMA = 'pgboss';
 // An outage of SQS may last: keep retrying (capped at a minute apart) for about a week.
 const RETRY_LIMIT = 10_000;
