@@ -22,6 +22,8 @@ const sy = await startSwitchyardOffline(t, {
   env: {
     SWITCHYARD_OFFLINE_RUN_DB_JOBS_TIMEOUT: String(RUN_DB_JOBS_TIMEOUT_S),
     SWITCHYARD_OFFLINE_POLL_SQS_TIMEOUT: String(POLL_SQS_TIMEOUT_S),
+    // A container prunes at most every second, so a test need not wait out a container's minute.
+    SWITCHYARD_OFFLINE_PRUNE_INTERVAL_SECONDS: '1',
     AWS_ENDPOINT_URL_SCHEDULER: scheduler.url,
     AWS_SCHEDULER_ROLE_ARN: 'arn:aws:iam::000000000000:role/switchyard-offline-scheduler',
     AWS_SCHEDULER_TARGET_ARN: SCHEDULED_MESSAGE_ARN,
@@ -83,6 +85,24 @@ t.test('run-db-jobs drains due jobs when invoked, and answers what it ran', asyn
   t.equal(result.claimed, 1);
   t.equal((await jobRow(created.body.id)).status, 'completed');
   t.equal(requestsTo('/delayed').length, 1);
+});
+
+t.test('run-db-jobs prunes finished jobs past their retention on its cron run', async (t) => {
+  const created = await sy.post('/v1/jobs/create', restJob(target.url, {}, { path: '/to-prune' }));
+  t.equal(created.status, 202);
+  const id = created.body.id as string;
+  await waitFor(async () => (await jobRow(id))?.status === 'completed', { what: 'the job to complete' });
+  // Completed eight days ago: past the stage's RETAIN_COMPLETED (7d).
+  await sy.db.query(`UPDATE jobs SET updated_at = now() - interval '8 days' WHERE id = $1`, [id]);
+  // A container that pruned within the last second skips it: invoke until a run has pruned.
+  const result = await waitFor(async () => {
+    const invoked = await sy.invoke('run-db-jobs');
+    if (invoked.functionError) throw new Error(JSON.stringify(invoked.payload));
+    return invoked.payload.pruned > 0 && invoked.payload;
+  }, { timeoutMs: 20_000, intervalMs: 250, what: 'a run-db-jobs run to prune' });
+  t.equal(result.pruned, 1, 'the run answers what it pruned');
+  t.equal(await jobRow(id), undefined, 'the expired job is gone');
+  t.equal((await sy.db.query('SELECT 1 FROM pgboss.job WHERE id = $1', [id])).rowCount, 0, 'and so is its lane job');
 });
 
 t.test('a job still running near the deadline is abandoned and recorded before the function ends', async (t) => {

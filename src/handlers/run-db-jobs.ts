@@ -25,7 +25,7 @@ export async function handler(event: unknown, context: DeadlineContext): Promise
     if (!isWake(event)) {
       await parts.dbLane.supervise();
       if (config.retention.intervalSeconds > 0) {
-        const budget = AbortSignal.any([window.stopTaking, AbortSignal.timeout(context.getRemainingTimeInMillis() * PRUNE_SHARE_OF_WINDOW)]);
+        const budget = AbortSignal.any([window.stopTaking, AbortSignal.timeout(Math.floor(context.getRemainingTimeInMillis() * PRUNE_SHARE_OF_WINDOW))]);
         // A failed run is logged and counted by the pruner; due jobs still run.
         const pruned = await parts.pruner.runIfDue(config.retention.intervalSeconds * 1000, { signal: budget }).catch(() => undefined);
         totals.pruned = pruned ? Object.values(pruned.jobs).reduce((sum, n) => sum + n, 0) : 0;
