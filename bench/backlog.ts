@@ -49,18 +49,42 @@ async function fillBacklog(databaseUrl: string, targetUrl: string, waiting: numb
   }
 }
 
-export async function benchBacklog(server: BenchServer, target: BenchTarget, waiting: number, due: number): Promise<BacklogResult> {
-  const databaseUrl = await server.createDatabase('switchyard_backlog');
+export interface CreateExecuteResult {
+  executePerSecond: number;
+  executeCpu: CpuPerJob;
+  createLatency: Latency;
+}
+
+export interface CreateExecuteOptions {
+  /** Creates timed one at a time before the due jobs are made. */
+  latencyCreates?: number;
+  /** Runs once the service with workers off has started (and migrated), before anything is created. */
+  beforeCreates?: () => Promise<void>;
+  /** Runs after every job is created and before the workers start: the jobs are all due and unclaimed. */
+  afterCreates?: () => Promise<void>;
+  /** Extra service environment for both service processes. */
+  serviceEnv?: Record<string, string>;
+}
+
+/**
+ * On a database that may already hold anything: `latencyCreates` creates one at a time (create
+ * latency), then `due` more at 16 in flight with the workers off, then a service with workers
+ * executes them all. Only the bench's own app ('bench', see createBody) is counted, so whatever
+ * else the table holds is neither counted nor scanned by the polls.
+ */
+export async function measureCreateAndExecute(server: BenchServer, target: BenchTarget, databaseUrl: string, due: number, options: CreateExecuteOptions = {}): Promise<CreateExecuteResult> {
+  const latencyCreates = options.latencyCreates ?? LATENCY_CREATES;
+  const env = options.serviceEnv ?? {};
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   try {
-    const ingest = await startServiceProcess(databaseUrl, { RUN_WORKERS: 'false' });
+    const ingest = await startServiceProcess(databaseUrl, { ...env, RUN_WORKERS: 'false' });
     let createLatency: Latency;
     try {
-      await fillBacklog(databaseUrl, target.url, waiting);
+      await options.beforeCreates?.();
       const client = jsonClient(ingest.url, 16);
       // One create at a time, so each sample is the create's own latency, not queueing behind others.
       const samples: number[] = [];
-      for (let i = 0; i < LATENCY_CREATES; i++) {
+      for (let i = 0; i < latencyCreates; i++) {
         const started = performance.now();
         const response = await client.post('/v1/jobs/create', createBody(target.url, i));
         if (response.status !== 202) throw new Error(`create answered ${response.status}`);
@@ -72,24 +96,31 @@ export async function benchBacklog(server: BenchServer, target: BenchTarget, wai
         if (response.status !== 202) throw new Error(`create answered ${response.status}`);
       });
       client.close();
+      await options.afterCreates?.();
     } finally {
       await ingest.stop();
     }
-    const total = due + LATENCY_CREATES;
+    const total = due + latencyCreates;
     target.reset();
-    const worker = await startServiceProcess(databaseUrl, { RUN_WORKERS: 'true' });
+    const worker = await startServiceProcess(databaseUrl, { ...env, RUN_WORKERS: 'true' });
     let executeCpu: CpuPerJob;
     try {
       const meter = cpuMeter(worker.pid, server.postmasterPid, true);
-      await until(async () => (await pool.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'completed'`)).rows[0].n >= total,
+      await until(async () => (await pool.query(`SELECT count(*)::int AS n FROM jobs WHERE app_id = 'bench' AND status = 'completed'`)).rows[0].n >= total,
         600_000, `${total} due jobs to complete`, POLL_MS);
       executeCpu = meter.perJob(total);
     } finally {
       await worker.stop();
     }
-    const { rows } = await pool.query(`SELECT (extract(epoch FROM max(completed_at)) * 1000)::float8 AS last_ms FROM jobs WHERE status = 'completed'`);
-    return { waiting, executePerSecond: perSecond(total, rows[0].last_ms - target.firstAt()!), executeCpu, createLatency };
+    const { rows } = await pool.query(`SELECT (extract(epoch FROM max(completed_at)) * 1000)::float8 AS last_ms FROM jobs WHERE app_id = 'bench' AND status = 'completed'`);
+    return { executePerSecond: perSecond(total, rows[0].last_ms - target.firstAt()!), executeCpu, createLatency };
   } finally {
     await pool.end();
   }
+}
+
+export async function benchBacklog(server: BenchServer, target: BenchTarget, waiting: number, due: number): Promise<BacklogResult> {
+  const databaseUrl = await server.createDatabase('switchyard_backlog');
+  const result = await measureCreateAndExecute(server, target, databaseUrl, due, { beforeCreates: () => fillBacklog(databaseUrl, target.url, waiting) });
+  return { waiting, ...result };
 }

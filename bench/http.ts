@@ -1,4 +1,4 @@
-// The benchmark's two HTTP ends, both on loopback: a client that posts JSON over keep-alive
+// The benchmark's two HTTP ends, both on loopback: a client that sends JSON over keep-alive
 // connections (node:http, so the client is not what bounds the ingest figures) and the target the
 // jobs call, which answers 200 at once and notes when each job first arrived.
 import { BENCH_ADMIN_KEY } from './service-process.ts';
@@ -7,40 +7,46 @@ import type { AddressInfo } from 'node:net';
 
 export interface JsonClient {
   post(path: string, body: unknown): Promise<{ status: number; body: any }>;
+  get(path: string): Promise<{ status: number; body: any }>;
   close(): void;
 }
 
 export function jsonClient(baseUrl: string, sockets = 16, apiKey = BENCH_ADMIN_KEY): JsonClient {
   const agent = new Agent({ keepAlive: true, maxSockets: sockets });
   const base = new URL(baseUrl);
-  return {
-    post(path, body) {
-      const payload = Buffer.from(JSON.stringify(body));
-      return new Promise((resolve, reject) => {
-        const req = request({
-          agent,
-          host: base.hostname,
-          port: base.port,
-          method: 'POST',
-          path,
-          headers: { 'content-type': 'application/json', 'content-length': payload.length, authorization: `Bearer ${apiKey}` },
-        }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: unknown = text;
-            try {
-              parsed = JSON.parse(text);
-            } catch {}
-            resolve({ status: res.statusCode ?? 0, body: parsed });
-          });
-          res.on('error', reject);
+  const send = (method: 'GET' | 'POST', path: string, body: unknown): Promise<{ status: number; body: any }> => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = request({
+        agent,
+        host: base.hostname,
+        port: base.port,
+        method,
+        path,
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': payload.length }),
+        },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {}
+          resolve({ status: res.statusCode ?? 0, body: parsed });
         });
-        req.on('error', reject);
-        req.end(payload);
+        res.on('error', reject);
       });
-    },
+      req.on('error', reject);
+      req.end(payload);
+    });
+  };
+  return {
+    post: (path, body) => send('POST', path, body),
+    get: (path) => send('GET', path, undefined),
     close: () => agent.destroy(),
   };
 }

@@ -12,6 +12,7 @@ import { migrate } from '../src/db/migrate.ts';
 import { silentLogger } from '../src/ops/log.ts';
 import { startAttemptSpan } from '../src/ops/trace.ts';
 import { startSwitchyard } from '../src/service.ts';
+import { captureStatement, dashboardSession, explainAnalyze, timePages } from './operator-queries.ts';
 import { openBenchServer } from './postgres.ts';
 
 const ROWS = 1_000_000;
@@ -62,23 +63,10 @@ async function fill(): Promise<void> {
 
 /** EXPLAIN ANALYZE of the statement a repository function sends, captured as it is sent. */
 async function explain(label: string, read: (db: never) => Promise<unknown>, details = false): Promise<number> {
-  let statement = { text: '', values: [] as unknown[] };
-  await read({ query: async (text: string, values: unknown[] = []) => ((statement = { text, values }), { rows: [] }) } as never).catch(() => {});
-  const client = await sql.connect();
-  try {
-    const timings: number[] = [];
-    let plan = '';
-    for (let i = 0; i < REPEATS; i++) {
-      const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS) ${statement.text}`, statement.values);
-      plan = rows.map((row) => row['QUERY PLAN']).join('\n');
-      timings.push(Number(/Execution Time: ([\d.]+) ms/.exec(plan)![1]));
-    }
-    console.log(`  ${median(timings).toFixed(1).padStart(7)} ms  ${label}`);
-    if (details) console.log(plan.split('\n').filter((line) => /Scan|Execution Time/.test(line)).slice(0, 6).map((line) => `             ${line.trim()}`).join('\n'));
-    return median(timings);
-  } finally {
-    client.release();
-  }
+  const { ms, plan } = await explainAnalyze(sql, await captureStatement(read), REPEATS);
+  console.log(`  ${ms.toFixed(1).padStart(7)} ms  ${label}`);
+  if (details) console.log(plan.split('\n').filter((line) => /Scan|Execution Time/.test(line)).slice(0, 6).map((line) => `             ${line.trim()}`).join('\n'));
+  return ms;
 }
 
 async function explainOverview(label: string): Promise<void> {
@@ -89,18 +77,8 @@ async function explainOverview(label: string): Promise<void> {
   await explain('readRecentFailures(15)', (db) => readRecentFailures(db, 15));
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
-async function timePages(base: string): Promise<void> {
-  const login = await fetch(`${base}/dashboard/login`);
-  const loginCookie = /sy_login=[^;]+/.exec(login.headers.get('set-cookie') ?? '')![0];
-  const csrf = /name="csrf" value="([^"]+)"/.exec(await login.text())![1]!;
-  const session = await fetch(`${base}/dashboard/login`, {
-    method: 'POST', redirect: 'manual',
-    headers: { cookie: loginCookie, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ csrf, key: ADMIN_KEY }).toString(),
-  });
-  const cookie = /sy_session=[^;]+/.exec(session.headers.get('set-cookie') ?? '')![0];
+async function timeDashboard(base: string): Promise<void> {
+  const cookie = await dashboardSession(base, ADMIN_KEY);
   const someJob = (await sql.query(`SELECT id FROM jobs WHERE status = 'dead_lettered' LIMIT 1`)).rows[0].id;
   const oldCursor = (await (await fetch(`${base}/v1/jobs?limit=1&createdBefore=${new Date(Date.now() - 12 * 3600_000).toISOString()}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json()).nextCursor;
   const pages = [
@@ -116,20 +94,9 @@ async function timePages(base: string): Promise<void> {
     '/dashboard/bulk',
   ];
   console.log(`\ndashboard pages at ${ROWS.toLocaleString('en')} jobs (median of ${REPEATS}, after one warm-up):`);
-  let slowest = { page: '', ms: 0 };
-  for (const page of pages) {
-    const timings: number[] = [];
-    for (let i = 0; i <= REPEATS; i++) {
-      const started = performance.now();
-      const response = await fetch(base + page, { headers: { cookie } });
-      await response.text();
-      if (response.status !== 200) throw new Error(`${page} answered ${response.status}`);
-      if (i > 0) timings.push(performance.now() - started);
-    }
-    const ms = median(timings);
-    if (ms > slowest.ms) slowest = { page, ms };
-    console.log(`  ${ms.toFixed(1).padStart(7)} ms  ${page}`);
-  }
+  const timings = await timePages(base, cookie, pages, REPEATS);
+  for (const { page, ms } of timings) console.log(`  ${ms.toFixed(1).padStart(7)} ms  ${page}`);
+  const slowest = timings.reduce((a, b) => (b.ms > a.ms ? b : a));
   console.log(`  slowest: ${slowest.page} at ${slowest.ms.toFixed(1)} ms`);
 }
 
@@ -161,7 +128,7 @@ try {
   await explainOverview(`${ROWS.toLocaleString('en')} jobs, 0.5% waiting or running`);
   const service = await startSwitchyard(parseConfig({ DATABASE_URL: url, PORT: '0', RUN_WORKERS: 'false', BOOTSTRAP_ADMIN_KEY: ADMIN_KEY }), silentLogger);
   try {
-    await timePages(service.url);
+    await timeDashboard(service.url);
     await timeBulkRetry(service.url);
   } finally {
     await service.stop();

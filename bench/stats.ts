@@ -5,6 +5,10 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[index]!;
 }
 
+export function median(values: number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 50);
+}
+
 export interface Latency {
   p50: number;
   p95: number;
