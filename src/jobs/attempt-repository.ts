@@ -49,8 +49,16 @@ export async function claimAttempts(db: SqlClient, lane: LaneName, claims: { id:
               -- retry-policy.ts allowedAttempts: abandoned attempts are free, up to max_attempts of them.
               w.attempt > j.max_attempts + LEAST(j.abandoned_attempts, j.max_attempts) AS exhausted
          FROM jobs j JOIN wanted w ON w.id = j.id
-        WHERE j.id = ANY($1::uuid[]) AND j.lane = $3
-          AND j.status IN ('pending', 'retrying', 'running', 'scheduled') AND j.attempts < w.attempt
+        WHERE j.lane = $3
+          -- Not finished, said as NOT IN the finished statuses (the same rows: status has a CHECK), which
+          -- no index can answer: each wanted job is reached by its key, 100 probes for a batch of 100.
+          -- Said as IN the others, the planner walked jobs_status_next_retry_at_idx whenever its
+          -- statistics showed almost no unfinished rows, which is what a table of millions of finished
+          -- jobs shows between autovacuum's analyzes (every 10% of the table): every claim read every
+          -- waiting row, 3,000 for a batch of 100, and a backlog drained in quadratic time; with
+          -- "j.id = ANY($1)" beside it, it joined every key found to every wanted row (100 x 100).
+          -- bench/scale.ts, docs/performance.md.
+          AND j.status NOT IN ('completed', 'failed', 'dead_lettered', 'cancelled') AND j.attempts < w.attempt
           FOR UPDATE OF j
      ), claimed AS (
        UPDATE jobs j
