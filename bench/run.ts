@@ -4,11 +4,11 @@
 import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { benchBacklog, type BacklogResult } from './backlog.ts';
 import { startBenchTarget } from './http.ts';
 import type { PgBossInput, PgBossResult } from './pgboss-raw.ts';
 import { openBenchServer, type BenchServer } from './postgres.ts';
+import { topStatements } from './statements.ts';
 import { benchSwitchyard, type SwitchyardResult } from './switchyard.ts';
 
 const args = process.argv.slice(2);
@@ -47,20 +47,8 @@ async function runPgBoss(server: BenchServer): Promise<PgBossResult> {
 }
 
 async function printStatements(server: BenchServer): Promise<void> {
-  const url = await server.createDatabase('bench_stats');
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
-  const { rows } = await client.query(
-    `SELECT d.datname, s.calls, round(s.total_exec_time::numeric, 1) AS total_ms, round(s.mean_exec_time::numeric, 3) AS mean_ms,
-            s.rows, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 110) AS query
-       FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
-      WHERE d.datname LIKE 'switchyard%' OR d.datname LIKE 'pgboss%'
-      ORDER BY s.total_exec_time DESC LIMIT 25`,
-  );
-  await client.end();
   console.log('\nTop statements by total execution time (pg_stat_statements):');
-  console.table(rows);
+  console.table(await topStatements(server, ['switchyard%', 'pgboss%']));
 }
 
 const ratio = (ours: number | string, theirs: number) => typeof ours === 'number' ? Math.round((ours / theirs) * 100) / 100 : null;
