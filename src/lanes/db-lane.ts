@@ -152,6 +152,47 @@ const STATS_STALE_ROWS = 1_000;
 const STATS_STALE_FRACTION = 0.2;
 const STATS_MIN_INTERVAL_SECONDS = 30;
 
+/**
+ * Autovacuum settings of pg-boss's tables that hold the lane's jobs (job_common, where every queue
+ * without a partition of its own lives). Every lane job is inserted there, updated twice and deleted
+ * a day later, so the table turns over daily: at a million jobs a day it holds a million rows, and
+ * the defaults would wait for 200,000 dead ones. At 2% plus 1,000, without cost-based sleeps, a pass
+ * comes at every autovacuum_naptime; in `npm run bench:autovacuum` its bloat peaked at 11-15% of the
+ * table against 18-23% with the defaults (docs/operations.md, "Table health: autovacuum and bloat").
+ * This is the one place these numbers live; those of `jobs` are in migrations/0015_autovacuum.sql.
+ */
+export const LANE_TABLE_SETTINGS: Readonly<Record<string, number>> = {
+  autovacuum_vacuum_scale_factor: 0.02,
+  autovacuum_vacuum_threshold: 1_000,
+  autovacuum_analyze_scale_factor: 0.02,
+  autovacuum_vacuum_cost_delay: 0,
+};
+
+/**
+ * Puts LANE_TABLE_SETTINGS on the lane's pg-boss tables. Not in a migration: on a new database the
+ * migrations run before pg-boss creates its schema and queue tables (src/service.ts), so this runs
+ * after createQueue, at every start that maintains the lane (the server, the migrate function). A
+ * table that has them already is left alone: ALTER TABLE takes a lock that would cancel an
+ * autovacuum pass under way. The names and numbers inlined are this module's constants.
+ */
+async function applyLaneTableSettings(boss: PgBoss): Promise<void> {
+  const settings = Object.entries(LANE_TABLE_SETTINGS).map(([name, value]) => `${name}=${value}`);
+  await boss.getDb().executeSql(`
+    DO $$
+    DECLARE lane_table regclass;
+    BEGIN
+      FOR lane_table IN
+        SELECT DISTINCT format('%I.%I', '${SCHEMA}', q.table_name)::regclass
+          FROM ${SCHEMA}.queue q
+         WHERE q.name IN (${QUEUES.map((name) => `'${name}'`).join(', ')})
+      LOOP
+        IF NOT (SELECT coalesce(c.reloptions, '{}') @> ARRAY[${settings.map((setting) => `'${setting}'`).join(', ')}] FROM pg_class c WHERE c.oid = lane_table) THEN
+          EXECUTE format('ALTER TABLE %s SET (${settings.join(', ')})', lane_table);
+        END IF;
+      END LOOP;
+    END $$`);
+}
+
 export class DbLane {
   readonly #boss: PgBoss;
   readonly #worker: WorkerSettings;
@@ -191,6 +232,7 @@ export class DbLane {
       // createQueue leaves an existing queue as it was; the retention may have changed since.
       await boss.updateQueue(name, { deleteAfterSeconds });
     }
+    if (hosting.maintain !== false) await applyLaneTableSettings(boss);
     return new DbLane(boss, worker, hosting.onReadyJob ?? (() => {}));
   }
 
