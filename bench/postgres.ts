@@ -72,6 +72,8 @@ export interface BenchServerOptions {
    * server (the folder is made on first use; DATABASE_URL ignores it).
    */
   keptDir?: string;
+  /** More server settings for the embedded server (`-c name=value`), e.g. shared_buffers. */
+  settings?: Record<string, string>;
 }
 
 export async function openBenchServer(durable: boolean, options: BenchServerOptions = {}): Promise<BenchServer> {
@@ -100,6 +102,7 @@ export async function openBenchServer(durable: boolean, options: BenchServerOpti
       '-c', 'max_connections=200',
       '-c', 'shared_preload_libraries=pg_stat_statements',
       ...(durable ? [] : ['-c', 'fsync=off']),
+      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ],
     onLog: () => {},
     onError: () => {},
