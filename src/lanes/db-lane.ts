@@ -158,7 +158,7 @@ const STATS_MIN_INTERVAL_SECONDS = 30;
  * a day later, so the table turns over daily: at a million jobs a day it holds a million rows, and
  * the defaults would wait for 200,000 dead ones. At 2% plus 1,000, without cost-based sleeps, a pass
  * comes at every autovacuum_naptime; in `npm run bench:autovacuum` its bloat peaked at 11-15% of the
- * table against 18-23% with the defaults (docs/operations.md, "Table health: autovacuum and bloat").
+ * table against 17-23% with the defaults (docs/operations.md, "Table health: autovacuum and bloat").
  * This is the one place these numbers live; those of `jobs` are in migrations/0015_autovacuum.sql.
  */
 export const LANE_TABLE_SETTINGS: Readonly<Record<string, number>> = {
