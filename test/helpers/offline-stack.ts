@@ -3,6 +3,7 @@
 // and other runs on the machine never share a port or a build. Migrated through the migrate function.
 import { InvokeCommand, LambdaClient, type InvocationType } from '@aws-sdk/client-lambda';
 import { rmSync } from 'node:fs';
+import { Agent } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startOfflineStack, type OfflineStack } from '../../scripts/offline.ts';
@@ -54,7 +55,13 @@ export async function startSwitchyardOffline(
     esbuildDir,
     env: { BOOTSTRAP_ADMIN_KEY: ADMIN_KEY, ...env },
   });
-  const client = new LambdaClient({ region: 'us-east-1', endpoint: stack.lambdaEndpoint, maxAttempts: 1 });
+  // A connection per invoke. serverless-offline's server closes an idle keep-alive connection after
+  // Node's 5 s; an invoke sent on a pooled one at that instant met the close ("socket hang up"), and
+  // with one attempt (so the SDK's retries never hide a Lambda error) the test failed.
+  const client = new LambdaClient({
+    region: 'us-east-1', endpoint: stack.lambdaEndpoint, maxAttempts: 1,
+    requestHandler: { httpAgent: new Agent({ keepAlive: false }) },
+  });
   lambda = client;
   const running = stack;
   const invoke: SwitchyardOffline['invoke'] = async (name, payload = {}, type = 'RequestResponse') => {
