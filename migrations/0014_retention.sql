@@ -7,12 +7,15 @@
 -- status at a time, so a batch reads only rows it deletes, however many unfinished or younger rows
 -- the table holds. Partial: unfinished rows, the ones that change, have no entry; a row gets its
 -- one entry when it finishes, the write that ends it.
-CREATE INDEX jobs_finished_idx ON jobs (status, updated_at)
+-- IF NOT EXISTS: on a large existing table an operator builds it first with CREATE INDEX
+-- CONCURRENTLY (docs/operations.md, "Upgrading a large deployment"), which a migration, run in a
+-- transaction, cannot.
+CREATE INDEX IF NOT EXISTS jobs_finished_idx ON jobs (status, updated_at)
   WHERE status IN ('completed', 'failed', 'dead_lettered', 'cancelled');
 
 -- Finished bulk actions and rejected SQS messages are kept as long as failed jobs.
-CREATE INDEX bulk_actions_finished_idx ON bulk_actions (finished_at) WHERE status <> 'running';
-CREATE INDEX sqs_rejected_messages_received_idx ON sqs_rejected_messages (received_at);
+CREATE INDEX IF NOT EXISTS bulk_actions_finished_idx ON bulk_actions (finished_at) WHERE status <> 'running';
+CREATE INDEX IF NOT EXISTS sqs_rejected_messages_received_idx ON sqs_rejected_messages (received_at);
 
 -- Down Migration
 

@@ -8,9 +8,9 @@
 -- about 1 ms on an empty table (bench/scale.ts, docs/performance.md). Partial: a job gets an entry only
 -- from the write that ends it in one of these statuses, so creates, claims and completions, the hot
 -- path, write nothing more.
-CREATE INDEX jobs_app_unsuccessful_idx ON jobs (app_id, status, created_at DESC, id DESC)
+CREATE INDEX IF NOT EXISTS jobs_app_unsuccessful_idx ON jobs (app_id, status, created_at DESC, id DESC)
   WHERE status IN ('failed', 'dead_lettered', 'cancelled');
-CREATE INDEX jobs_unsuccessful_idx ON jobs (status, created_at DESC, id DESC)
+CREATE INDEX IF NOT EXISTS jobs_unsuccessful_idx ON jobs (status, created_at DESC, id DESC)
   WHERE status IN ('failed', 'dead_lettered', 'cancelled');
 
 -- Down Migration
