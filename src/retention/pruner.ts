@@ -162,24 +162,17 @@ export class Pruner {
           },
         };
       }),
-      {
-        kind: 'rejected_message',
-        olderThan: failedSeconds,
-        batch: async () => {
-          const deleted = await pruneRejectedMessages(client, failedSeconds!, batchSize);
-          result.rejectedMessages += deleted;
-          return { rejected_message: deleted };
-        },
-      },
-      {
-        kind: 'bulk_action',
-        olderThan: failedSeconds,
-        batch: async () => {
-          const deleted = await pruneFinishedBulkActions(client, failedSeconds!, batchSize);
-          result.bulkActions += deleted;
-          return { bulk_action: deleted };
-        },
-      },
+      // Kept as long as failed jobs, and counted in the result field of the same name.
+      ...([['rejected_message', 'rejectedMessages', pruneRejectedMessages], ['bulk_action', 'bulkActions', pruneFinishedBulkActions]] as const)
+        .map(([kind, field, prune]) => ({
+          kind,
+          olderThan: failedSeconds,
+          batch: async () => {
+            const deleted = await prune(client, failedSeconds!, batchSize);
+            result[field] += deleted;
+            return { [kind]: deleted };
+          },
+        })),
     ];
     let lastProgress = Date.now();
     for (const { kind, olderThan, batch } of kinds) {
