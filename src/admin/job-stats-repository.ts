@@ -1,8 +1,8 @@
 // What an operator looks at first, in SQL: the work waiting per lane and app (the queue gauges of
 // /metrics and the dashboard's overview), the oldest job due in each lane, the last hour minute by
 // minute, and the latest failures. Each statement stays fast with millions of finished jobs in the
-// table: the waiting ones are reached through jobs_status_next_retry_at_idx, the last hour through
-// the partial indexes of migration 0012 (see docs/operations.md for the measurements).
+// table: the waiting ones are reached through jobs_status_next_retry_at_idx, the last hour is read
+// from the per-minute counts of migration 0017 (see docs/operations.md for the measurements).
 import type { SqlClient } from '../db/sql-client.ts';
 import { DUE_AT } from '../jobs/job-repository.ts';
 import type { QueueStats } from '../ops/metrics.ts';
@@ -64,35 +64,19 @@ export interface MinuteCounts {
   failed: number;
 }
 
-/** The first minute of the last `$1` minutes, as SQL. */
-const SINCE = `date_trunc('minute', now()) - make_interval(mins => $1 - 1)`;
-
 /**
- * The last `minutes` minutes, one row per minute, oldest first, zeros included. Created from
- * jobs_created_idx; completions and failures from the partial index on completed_at; retries from
- * job_attempts' index on finished_at (migration 0012). The bound is written out in each scan rather
- * than read from a CTE: from a CTE the planner cannot see how recent it is, guesses a third of the
- * table (3,333,353 rows with 10,000,000 jobs) and sizes its hash tables for that, in 32 batches on
- * disk; 205 ms against 28 ms for the hour's 19,000 jobs (bench/scale.ts, docs/performance.md).
+ * The last `minutes` minutes, one row per minute, oldest first, zeros included, from job_activity
+ * (migration 0017), which the writing statements' triggers keep: at most one row per minute and
+ * writing session, however many jobs ran. Counting the jobs rows instead visited every row version
+ * of the last hour's jobs: 175 ms for 11,000 jobs on a table of 10,000,000 (bench/scale.ts).
  */
 export async function readLastMinutes(db: SqlClient, minutes: number): Promise<MinuteCounts[]> {
   const { rows } = await db.query(
-    `WITH created AS (
-       SELECT date_trunc('minute', created_at) AS minute, count(*)::int AS n FROM jobs WHERE created_at >= ${SINCE} GROUP BY 1
-     ), ended AS (
-       SELECT date_trunc('minute', completed_at) AS minute,
-              count(*) FILTER (WHERE status = 'completed')::int AS completed,
-              count(*) FILTER (WHERE status IN ('failed', 'dead_lettered'))::int AS failed
-         FROM jobs WHERE completed_at >= ${SINCE} GROUP BY 1
-     ), retried AS (
-       SELECT date_trunc('minute', finished_at) AS minute, count(*)::int AS n
-         FROM job_attempts WHERE finished_at >= ${SINCE} AND outcome = 'retrying' GROUP BY 1
-     )
-     SELECT m.minute, COALESCE(c.n, 0) AS created, COALESCE(e.completed, 0) AS completed, COALESCE(r.n, 0) AS retried, COALESCE(e.failed, 0) AS failed
-       FROM generate_series(${SINCE}, date_trunc('minute', now()), interval '1 minute') AS m(minute)
-       LEFT JOIN created c ON c.minute = m.minute
-       LEFT JOIN ended e ON e.minute = m.minute
-       LEFT JOIN retried r ON r.minute = m.minute
+    `SELECT m.minute, COALESCE(sum(a.created), 0)::int AS created, COALESCE(sum(a.completed), 0)::int AS completed,
+            COALESCE(sum(a.retried), 0)::int AS retried, COALESCE(sum(a.failed), 0)::int AS failed
+       FROM generate_series(date_trunc('minute', now()) - make_interval(mins => $1 - 1), date_trunc('minute', now()), interval '1 minute') AS m(minute)
+       LEFT JOIN job_activity a ON a.minute = m.minute
+      GROUP BY m.minute
       ORDER BY m.minute`,
     [minutes],
   );

@@ -112,7 +112,7 @@ export class Metrics {
     this.#queueStatsErrors = new Counter({ name: 'switchyard_queue_stats_errors_total', help: 'Scrapes whose queue reading failed (the gauges then keep their last values).', registers });
     this.#pruned = new Counter({
       name: 'switchyard_pruned_total',
-      help: 'Rows the retention pruner deleted, by kind: jobs by status (completed, failed, dead_lettered, cancelled), lane_job, rejected_message, bulk_action.',
+      help: 'Rows the retention pruner deleted, by kind: jobs by status (completed, failed, dead_lettered, cancelled), lane_job, rejected_message, bulk_action, activity_minute.',
       labelNames: ['kind'] as const,
       registers,
     });

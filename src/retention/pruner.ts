@@ -18,7 +18,7 @@ import type { RetentionSettings } from '../config/config.ts';
 import type { Pool, PoolClient } from '../db/pool.ts';
 import type { Logger } from '../ops/log.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { FINISHED_STATUSES, pruneFinishedBulkActions, pruneFinishedJobs, pruneRejectedMessages, type FinishedStatus } from './retention-repository.ts';
+import { FINISHED_STATUSES, pruneActivityMinutes, pruneFinishedBulkActions, pruneFinishedJobs, pruneRejectedMessages, type FinishedStatus } from './retention-repository.ts';
 
 // hashtext('switchyard pruner'), fixed so every version of the service takes the same lock.
 const LOCK_KEY = 0x5e1ec7ee;
@@ -38,6 +38,8 @@ export interface PruneResult {
   laneJobs: number;
   rejectedMessages: number;
   bulkActions: number;
+  /** Rows of job_activity, the per-minute counts (one per minute and writing session). */
+  activityMinutes: number;
   batches: number;
   durationMs: number;
 }
@@ -113,7 +115,7 @@ export class Pruner {
 
   async #run(signal: AbortSignal): Promise<PruneResult> {
     const startedAt = Date.now();
-    const result: PruneResult = { ran: false, done: false, jobs: noJobs(), laneJobs: 0, rejectedMessages: 0, bulkActions: 0, batches: 0, durationMs: 0 };
+    const result: PruneResult = { ran: false, done: false, jobs: noJobs(), laneJobs: 0, rejectedMessages: 0, bulkActions: 0, activityMinutes: 0, batches: 0, durationMs: 0 };
     const { completedSeconds, failedSeconds } = this.#deps.retention;
     if (signal.aborted || (completedSeconds === undefined && failedSeconds === undefined)) return result;
     const client = await this.#deps.pool.connect();
@@ -139,7 +141,7 @@ export class Pruner {
       result.durationMs = Date.now() - startedAt;
     }
     const deleted = Object.values(result.jobs).reduce((sum, n) => sum + n, 0);
-    if (deleted + result.rejectedMessages + result.bulkActions > 0) {
+    if (deleted + result.rejectedMessages + result.bulkActions + result.activityMinutes > 0) {
       this.#deps.log.info({ ...this.#progress(result), done: result.done, durationMs: result.durationMs }, `pruner: deleted ${deleted} expired job(s) in ${result.batches} batch(es), ${result.durationMs} ms${result.done ? '' : ' (stopped before the end)'}`);
     }
     return result;
@@ -162,17 +164,21 @@ export class Pruner {
           },
         };
       }),
-      // Kept as long as failed jobs, and counted in the result field of the same name.
-      ...([['rejected_message', 'rejectedMessages', pruneRejectedMessages], ['bulk_action', 'bulkActions', pruneFinishedBulkActions]] as const)
-        .map(([kind, field, prune]) => ({
-          kind,
-          olderThan: failedSeconds,
-          batch: async () => {
-            const deleted = await prune(client, failedSeconds!, batchSize);
-            result[field] += deleted;
-            return { [kind]: deleted };
-          },
-        })),
+      // Each counted in the result field of the same name; records of failures are kept as long as
+      // failed jobs, the per-minute counts as long as the completed jobs they counted.
+      ...([
+        ['rejected_message', 'rejectedMessages', pruneRejectedMessages, failedSeconds],
+        ['bulk_action', 'bulkActions', pruneFinishedBulkActions, failedSeconds],
+        ['activity_minute', 'activityMinutes', pruneActivityMinutes, completedSeconds],
+      ] as const).map(([kind, field, prune, olderThan]) => ({
+        kind,
+        olderThan,
+        batch: async () => {
+          const deleted = await prune(client, olderThan!, batchSize);
+          result[field] += deleted;
+          return { [kind]: deleted };
+        },
+      })),
     ];
     let lastProgress = Date.now();
     for (const { kind, olderThan, batch } of kinds) {
@@ -197,6 +203,6 @@ export class Pruner {
   }
 
   #progress(result: PruneResult) {
-    return { jobs: result.jobs, laneJobs: result.laneJobs, rejectedMessages: result.rejectedMessages, bulkActions: result.bulkActions, batches: result.batches };
+    return { jobs: result.jobs, laneJobs: result.laneJobs, rejectedMessages: result.rejectedMessages, bulkActions: result.bulkActions, activityMinutes: result.activityMinutes, batches: result.batches };
   }
 }

@@ -80,3 +80,17 @@ export async function pruneFinishedBulkActions(db: SqlClient, olderThanSeconds: 
   );
   return row.n;
 }
+
+/** Per-minute activity counts (migration 0017), kept as long as the completed jobs they counted. */
+export async function pruneActivityMinutes(db: SqlClient, olderThanSeconds: number, limit: number): Promise<number> {
+  const { rows: [row] } = await db.query(
+    `WITH gone AS (
+       DELETE FROM job_activity WHERE (minute, backend) IN (
+         SELECT minute, backend FROM job_activity
+          WHERE minute < now() - make_interval(secs => $1) ORDER BY minute LIMIT $2)
+       RETURNING 1)
+     SELECT count(*)::int AS n FROM gone`,
+    [olderThanSeconds, limit],
+  );
+  return row.n;
+}
