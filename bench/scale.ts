@@ -40,7 +40,8 @@ const ROUNDS = option('rounds', 2);
 const DUE = option('due', 10_000);
 const MAX_AGE_HOURS = option('max-age-hours', 12);
 const SHOW_STATEMENTS = args.includes('--statements');
-const LATENCY_CREATES = 1_000;
+// One at a time; p99 is then the 50th slowest, not the 10th (1,000 gave 0.86-1.49 between runs).
+const LATENCY_CREATES = 5_000;
 const REPEATS = 15;
 const METRICS_SAMPLES = 4;
 // GET /metrics reads the queue gauges at most every 5 s (src/ops/metrics.ts); each timed scrape waits that out.
@@ -50,17 +51,19 @@ const keptDir = args.find((arg) => arg.startsWith('--data-dir='))?.split('=')[1]
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 
 // The list endpoint's first page as a client asks for it. The bench app's rows are the round's own
-// (the same in both databases); the others' are the fill's history, so on the empty table they
-// answer an empty page.
+// (the same in both databases; markRoundJobs gives some of them a rare status and a group); the
+// others' are the fill's history, so on the empty table they answer an empty page and their ratio
+// says nothing (HISTORY: judged by their plans instead).
+const HISTORY = '(history)';
 const LISTS: [string, string][] = [
   ['list: all apps', '/v1/jobs'],
   ['list: app bench', '/v1/jobs?appId=bench'],
   ['list: app bench, completed', '/v1/jobs?appId=bench&status=completed'],
   ['list: app bench, failed (none)', '/v1/jobs?appId=bench&status=failed'],
   ['list: all apps, dead_lettered', '/v1/jobs?status=dead_lettered'],
-  ['list: app-3 (history)', '/v1/jobs?appId=app-3'],
-  ['list: app-3, failed (history)', '/v1/jobs?appId=app-3&status=failed'],
-  ['list: app-7, cancelled (history)', '/v1/jobs?appId=app-7&status=cancelled'],
+  [`list: app-3 ${HISTORY}`, '/v1/jobs?appId=app-3'],
+  [`list: app-3, failed ${HISTORY}`, '/v1/jobs?appId=app-3&status=failed'],
+  [`list: app-7, cancelled ${HISTORY}`, '/v1/jobs?appId=app-7&status=cancelled'],
 ];
 
 const pagesFor = (jobId: string) => [
@@ -120,6 +123,22 @@ async function timeReads(databaseUrl: string): Promise<Record<string, number>> {
     client.close();
     await service.stop();
   }
+}
+
+/**
+ * 60 of the round's completed jobs made dead-lettered and 60 put in group tenant-42, on both tables,
+ * so that the dead-lettered and group pages show the same full page of 50 of the round's jobs on
+ * both: on the empty table they would show none, and an empty page is no measure of a full one.
+ */
+async function markRoundJobs(databaseUrl: string): Promise<void> {
+  await withClient(databaseUrl, (db) => db.query(
+    `WITH picked AS (SELECT id, row_number() OVER (ORDER BY id DESC) AS n FROM jobs WHERE app_id = 'bench' AND status = 'completed' LIMIT 120)
+     UPDATE jobs j SET status = CASE WHEN n <= 60 THEN 'dead_lettered' ELSE j.status END,
+                       last_error = CASE WHEN n <= 60 THEN 'the target answered 500 (bench)' ELSE j.last_error END,
+                       message_group_id = CASE WHEN n > 60 THEN 'tenant-42' ELSE j.message_group_id END,
+                       updated_at = now()
+       FROM picked WHERE j.id = picked.id`,
+  ));
 }
 
 /** The round's own jobs out of the kept fill again, so every full round starts from the same table. */
@@ -211,6 +230,7 @@ async function round(server: BenchServer, target: BenchTarget, kind: 'empty' | '
     console.log(`\nthe execution's top statements, ${kind} table (pg_stat_statements):`);
     console.table(await topStatements(server, [kind === 'full' ? FULL_DATABASE : 'scale_run%'], 15));
   }
+  await markRoundJobs(databaseUrl);
   const reads = await timeReads(databaseUrl);
   // The operator's statements as the reads above met them: the round's jobs just ran.
   if (kind === 'full' && last) await explainReads(databaseUrl);
@@ -244,15 +264,16 @@ function report(rounds: Round[]): { label: string; empty: number; full: number; 
     { label: 'create p99 (ms)', lowerIsBetter: true, value: (r) => r.run.createLatency.p99 },
     ...Object.keys(rounds[0]!.reads).map((label): Figure => ({ label: `${label} (ms)`, lowerIsBetter: true, value: (r) => r.reads[label]! })),
   ];
-  const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
+  const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
   const spread = (values: number[]) => `${fmt(Math.min(...values))}-${fmt(Math.max(...values))}`;
   const lines: string[][] = [['figure', 'empty: median (spread)', 'full: median (spread)', 'full/empty', 'within 10%']];
   const results = figures.map((figure) => {
     const empty = rounds.filter((r) => r.kind === 'empty').map(figure.value);
     const full = rounds.filter((r) => r.kind === 'full').map(figure.value);
     const ratio = median(full) / median(empty);
-    const met = figure.lowerIsBetter ? ratio <= 1.1 : ratio >= 0.9;
-    lines.push([figure.label, `${fmt(median(empty))} (${spread(empty)})`, `${fmt(median(full))} (${spread(full)})`, ratio.toFixed(2), met ? 'yes' : 'NO']);
+    const comparable = !figure.label.includes(HISTORY);
+    const met = !comparable || (figure.lowerIsBetter ? ratio <= 1.1 : ratio >= 0.9);
+    lines.push([figure.label, `${fmt(median(empty))} (${spread(empty)})`, `${fmt(median(full))} (${spread(full)})`, ratio.toFixed(2), comparable ? (met ? 'yes' : 'NO') : 'n/a: an empty page on the empty table']);
     return { label: figure.label, empty: median(empty), full: median(full), ratio: Math.round(ratio * 100) / 100, met };
   });
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((line) => line[i]!.length)));

@@ -17,7 +17,7 @@ export interface Latency {
 
 export function latencyOf(samples: number[]): Latency {
   const sorted = [...samples].sort((a, b) => a - b);
-  const round = (value: number) => Math.round(value * 10) / 10;
+  const round = (value: number) => Math.round(value * 100) / 100;
   return { p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)) };
 }
 
