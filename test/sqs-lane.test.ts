@@ -117,6 +117,27 @@ t.test('mode=both: row and outbox commit together, the job runs once through SQS
   t.match(await verifyAsReceiver(service.pool, 'test-app', target.url, target.requests[0]!), { ok: true }, 'signed as a DB-lane request is');
 });
 
+t.test('mode=both cancelled before it was forwarded, then pruned: its outbox entry is let go, nothing reaches SQS', async (t) => {
+  const target = await startTarget(() => ({ status: 200, body: 'ok' }));
+  t.teardown(() => target.close());
+  const created = await service.post('/v1/jobs/create', restJob(target.url, { mode: 'both' }));
+  t.equal(created.status, 202);
+  const id = created.body.id as string;
+  t.equal((await service.post(`/v1/jobs/${id}/cancel`, {})).status, 200);
+  // Past RETAIN_FAILED (30 days by default), as if the forwarder had been away all that time.
+  await service.pool.query(`UPDATE jobs SET updated_at = now() - interval '31 days' WHERE id = $1`, [id]);
+  const pruned = await service.pruner.run();
+  t.equal(pruned.jobs.cancelled, 1, 'the cancelled job is pruned');
+  t.equal(await service.job(id), undefined);
+  const entry = () => service.pool.query(`SELECT state FROM pgboss.job WHERE name = 'switchyard-sqs-outbox' AND id = $1`, [id]);
+  t.same((await entry()).rows, [{ state: 'created' }], 'its unsent outbox entry is not the pruner\'s to delete: only settled entries are');
+
+  t.match(await poll(), { received: 0 }, 'the forwarder finds no row and sends nothing');
+  t.same((await entry()).rows, [{ state: 'completed' }], 'the entry is settled, not retried');
+  t.ok(queueIsEmpty(), 'nothing reached SQS');
+  t.equal(target.requests.length, 0, 'the cancelled job never ran');
+});
+
 t.test('mode=both after a mode=sqs job with the same key: both run, SQS drops neither', async (t) => {
   const target = await startTarget(() => ({ status: 200 }));
   t.teardown(() => target.close());
