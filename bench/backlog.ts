@@ -53,6 +53,9 @@ export interface CreateExecuteResult {
   executePerSecond: number;
   executeCpu: CpuPerJob;
   createLatency: Latency;
+  /** The `due` creates at 16 in flight: their rate, and the CPU each cost the service and PostgreSQL. */
+  createPerSecond: number;
+  createCpu: CpuPerJob;
 }
 
 export interface CreateExecuteOptions {
@@ -79,6 +82,8 @@ export async function measureCreateAndExecute(server: BenchServer, target: Bench
   try {
     const ingest = await startServiceProcess(databaseUrl, { ...env, RUN_WORKERS: 'false' });
     let createLatency: Latency;
+    let createPerSecond: number;
+    let createCpu: CpuPerJob;
     try {
       await options.beforeCreates?.();
       const client = jsonClient(ingest.url, 16);
@@ -91,10 +96,14 @@ export async function measureCreateAndExecute(server: BenchServer, target: Bench
         samples.push(performance.now() - started);
       }
       createLatency = latencyOf(samples);
+      const createMeter = cpuMeter(ingest.pid, server.postmasterPid, true);
+      const createsStarted = performance.now();
       await runWithConcurrency(due, 16, async (index) => {
         const response = await client.post('/v1/jobs/create', createBody(target.url, index));
         if (response.status !== 202) throw new Error(`create answered ${response.status}`);
       });
+      createPerSecond = perSecond(due, performance.now() - createsStarted);
+      createCpu = createMeter.perJob(due);
       client.close();
       await options.afterCreates?.();
     } finally {
@@ -116,7 +125,7 @@ export async function measureCreateAndExecute(server: BenchServer, target: Bench
       await worker.stop();
     }
     const { rows } = await pool.query(`SELECT (extract(epoch FROM max(completed_at)) * 1000)::float8 AS last_ms FROM jobs WHERE app_id = 'bench' AND status = 'completed'`);
-    return { executePerSecond: perSecond(total, rows[0].last_ms - target.firstAt()!), executeCpu, createLatency };
+    return { executePerSecond: perSecond(total, rows[0].last_ms - target.firstAt()!), executeCpu, createLatency, createPerSecond, createCpu };
   } finally {
     await pool.end();
   }

@@ -28,8 +28,10 @@ CREATE TABLE job_activity (
 
 -- Statement-level triggers with transition tables: one upsert per statement, whatever its row count
 -- (a settle of 100 jobs is one), and every statement that writes these tables is counted, the
--- service's and an operator's by hand alike. Measured on a 100-row UPDATE: under 1 µs per row; on a
--- one-row INSERT: 15-25 µs (pgbench, docs/performance.md, "Scale").
+-- service's and an operator's by hand alike. What they cost (npm run bench:activity, docs/
+-- performance.md, "The last hour's counts"): nothing measurable per executed job; on a single create,
+-- the one upsert, about 10% of the create's PostgreSQL CPU. A write in each statement instead (a CTE)
+-- saved under half of that in pgbench, and cannot go where DbLane.sendWith nests the create's INSERT.
 CREATE FUNCTION job_activity_created() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO job_activity AS a (minute, backend, created)
