@@ -22,7 +22,7 @@ import { startServiceProcess } from './service-process.ts';
 import { until } from './stats.ts';
 
 /** Raise when the SQL below changes: a kept fill made by other SQL is not reused. */
-const FILL_VERSION = 1;
+const FILL_VERSION = 2;
 const SPAN_DAYS = 30;
 const CHUNK_ROWS = 250_000;
 const WRITERS = 2;
@@ -252,6 +252,22 @@ src AS (
 SELECT (SELECT count(*) FROM inserted)::int AS jobs, (SELECT count(*) FROM history)::int AS attempts, (SELECT count(*) FROM lane)::int AS lane_jobs`;
 
 /**
+ * The per-minute counts (migration 0017) the fill's month would have left: each minute's creates,
+ * completions, failures and retried attempts, spread over four writing sessions as a service's pool
+ * spreads them.
+ */
+const ACTIVITY_SQL = `
+INSERT INTO job_activity (minute, backend, created, completed, retried, failed)
+SELECT minute, backend, sum(created), sum(completed), sum(retried), sum(failed)
+  FROM (SELECT date_trunc('minute', created_at) AS minute, 1 + (hashtext(id::text) & 3) AS backend, 1 AS created, 0 AS completed, 0 AS retried, 0 AS failed FROM jobs
+        UNION ALL
+        SELECT date_trunc('minute', completed_at), 1 + (hashtext(id::text) & 3), 0, (status = 'completed')::int, 0, (status IN ('failed', 'dead_lettered'))::int
+          FROM jobs WHERE completed_at IS NOT NULL AND status <> 'cancelled'
+        UNION ALL
+        SELECT date_trunc('minute', finished_at), 1 + (hashtext(job_id::text) & 3), 0, 0, 1, 0 FROM job_attempts WHERE outcome = 'retrying') AS events
+ GROUP BY minute, backend`;
+
+/**
  * Fills `database` (made here, on `server`) with `rows` finished jobs and returns what it made. The
  * service process made the schema (migrations, pg-boss's schema and queues) as it does on a new
  * deployment.
@@ -287,7 +303,9 @@ export async function fillFinishedJobs(server: BenchServer, target: BenchTarget,
       counts.laneJobs += made.lane_jobs;
       if (k % 8 === 7) log(`  ${counts.jobs.toLocaleString('en')} jobs (${elapsed()})`);
     });
-    await onConnections(url, chunks, `SET synchronous_commit = off`);
+    // Triggers off (session_replication_role): job_activity's would count a month of jobs as made in
+    // the fill's minutes; it is written below from the rows instead, as the month would have left it.
+    await onConnections(url, chunks, `SET synchronous_commit = off; SET session_replication_role = replica`);
     log(`${counts.jobs.toLocaleString('en')} jobs, ${counts.attempts.toLocaleString('en')} attempts, ${counts.laneJobs.toLocaleString('en')} settled lane jobs written (${elapsed()})`);
     // Keys first (a foreign key needs the key it points at), then the other indexes, two at a time.
     const keys = definitions.constraints.filter((c) => !c.foreign);
@@ -301,7 +319,9 @@ export async function fillFinishedJobs(server: BenchServer, target: BenchTarget,
       if (JSON.stringify(rebuilt) !== JSON.stringify(definitions)) throw new Error('the rebuilt keys and indexes differ from those dropped');
     });
     log(`${keys.length} keys, ${definitions.indexes.length} indexes and ${definitions.constraints.length - keys.length} foreign keys rebuilt (${elapsed()})`);
-    await onConnections(url, ['jobs', 'job_attempts', 'pgboss.job_common'].map((table) => async (db: pg.Client) => {
+    const activityRows = await withClient(url, async (db) => (await db.query(ACTIVITY_SQL)).rowCount);
+    log(`${activityRows?.toLocaleString('en')} job_activity rows written from the month's jobs (${elapsed()})`);
+    await onConnections(url, ['jobs', 'job_attempts', 'pgboss.job_common', 'job_activity'].map((table) => async (db: pg.Client) => {
       await db.query(`VACUUM (ANALYZE) ${table}`);
     }), `SET maintenance_work_mem = '1GB'`);
     log(`VACUUM ANALYZE done (${elapsed()})`);
