@@ -33,3 +33,22 @@ t.test('the next start puts them back, and leaves a table that has them as it is
   for (const setting of expected) t.ok(options['pgboss.job_common']!.includes(setting), `pgboss.job_common has ${setting} again`);
   t.equal(options['pgboss.job_common']!.length, expected.length, 'each setting once');
 });
+
+t.test('ANALYZE of jobs computes no statistics for the message and answer columns, and keeps those of the queried ones', async (t) => {
+  const service = await startTestService(t, { database });
+  await service.pool.query(
+    `INSERT INTO jobs (id, app_id, mode, execution_type, lambda_proxy_message, execution_config, metadata, max_attempts, retry_policy, status, last_response)
+     SELECT gen_random_uuid(), 'stats-' || (i % 3), 'db', 'rest-api', jsonb_build_object('body', repeat('x', 200) || i), '{"type": "rest-api"}',
+            jsonb_build_object('order', i), 3, '{}', 'completed', jsonb_build_object('status', 200)
+       FROM generate_series(1, 500) AS i`,
+  );
+  await service.pool.query('ANALYZE jobs');
+  const { rows } = await service.pool.query(`SELECT attname FROM pg_stats WHERE schemaname = 'public' AND tablename = 'jobs'`);
+  const analyzed = new Set(rows.map((row: { attname: string }) => row.attname));
+  for (const column of ['lambda_proxy_message', 'execution_config', 'metadata', 'last_response', 'payload', 'retry_policy', 'traceparent', 'tracestate']) {
+    t.notOk(analyzed.has(column), `no statistics for ${column}`);
+  }
+  for (const column of ['id', 'app_id', 'status', 'created_at', 'updated_at', 'message_group_id', 'idempotency_key', 'last_error']) {
+    t.ok(analyzed.has(column), `statistics for ${column}`);
+  }
+});
