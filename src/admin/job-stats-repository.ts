@@ -1,7 +1,7 @@
 // What an operator looks at first, in SQL: the work waiting per lane and app (the queue gauges of
 // /metrics and the dashboard's overview), the oldest job due in each lane, the last hour minute by
 // minute, and the latest failures. Each statement stays fast with millions of finished jobs in the
-// table: the waiting ones are reached through jobs_status_next_retry_at_idx, the last hour is read
+// table: the waiting ones are reached through jobs_unfinished_status_idx, the last hour is read
 // from the per-minute counts of migration 0017 (see docs/operations.md for the measurements).
 import type { SqlClient } from '../db/sql-client.ts';
 import { DUE_AT } from '../jobs/job-repository.ts';
