@@ -67,6 +67,10 @@ export interface CreateExecuteOptions {
   afterCreates?: () => Promise<void>;
   /** Extra service environment for both service processes. */
   serviceEnv?: Record<string, string>;
+  /** Jobs of the bench's app already created and waiting, which the workers run with these (counted in the rate). */
+  alreadyCreated?: number;
+  /** The create request of the n-th job (n distinct across the run); the bench's small job (createBody) unless given. */
+  body?: (targetUrl: string, n: number) => object;
 }
 
 /**
@@ -78,6 +82,7 @@ export interface CreateExecuteOptions {
 export async function measureCreateAndExecute(server: BenchServer, target: BenchTarget, databaseUrl: string, due: number, options: CreateExecuteOptions = {}): Promise<CreateExecuteResult> {
   const latencyCreates = options.latencyCreates ?? LATENCY_CREATES;
   const env = options.serviceEnv ?? {};
+  const body = options.body ?? createBody;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   try {
     const ingest = await startServiceProcess(databaseUrl, { ...env, RUN_WORKERS: 'false' });
@@ -91,7 +96,7 @@ export async function measureCreateAndExecute(server: BenchServer, target: Bench
       const samples: number[] = [];
       for (let i = 0; i < latencyCreates; i++) {
         const started = performance.now();
-        const response = await client.post('/v1/jobs/create', createBody(target.url, i));
+        const response = await client.post('/v1/jobs/create', body(target.url, i));
         if (response.status !== 202) throw new Error(`create answered ${response.status}`);
         samples.push(performance.now() - started);
       }
@@ -99,7 +104,7 @@ export async function measureCreateAndExecute(server: BenchServer, target: Bench
       const createMeter = cpuMeter(ingest.pid, server.postmasterPid, true);
       const createsStarted = performance.now();
       await runWithConcurrency(due, 16, async (index) => {
-        const response = await client.post('/v1/jobs/create', createBody(target.url, index));
+        const response = await client.post('/v1/jobs/create', body(target.url, latencyCreates + index));
         if (response.status !== 202) throw new Error(`create answered ${response.status}`);
       });
       createPerSecond = perSecond(due, performance.now() - createsStarted);
@@ -109,7 +114,7 @@ export async function measureCreateAndExecute(server: BenchServer, target: Bench
     } finally {
       await ingest.stop();
     }
-    const total = due + latencyCreates;
+    const total = due + latencyCreates + (options.alreadyCreated ?? 0);
     target.reset();
     const worker = await startServiceProcess(databaseUrl, { ...env, RUN_WORKERS: 'true' });
     let executeCpu: CpuPerJob;
