@@ -1,14 +1,16 @@
 // Issue 18's scale check: does anything on the hot path or the operator's side slow down when `jobs`
 // holds a month of finished jobs? The same measurements on an empty database and on one holding N
-// finished jobs (bench/scale-fill.ts), interleaved (empty, full, empty, full, …) on one embedded
-// server, each figure reported as the median of its rounds with the spread, and the ratio full/empty.
-// Then EXPLAIN (ANALYZE, BUFFERS) on the full table of the statements that matter.
+// finished jobs (bench/scale-fill.ts), on one embedded server, round by round: the create latency
+// and the reads on both at once, alternating request by request, the executions one table after the
+// other. Each figure is reported as the median of its rounds with the spread, and the ratio
+// full/empty. Then EXPLAIN (ANALYZE, BUFFERS) on the full table of the statements that matter.
 //
 //   npm run bench:scale                                  (10,000,000 rows; the first run fills them)
 //   npm run bench:scale -- --rows=1000000 --rounds=3 --due=10000
 //   npm run bench:scale -- --refill                       (fill again even if a kept fill is there)
 //   npm run bench:scale -- --statements                   (also the execution's top statements in the last rounds)
 //   npm run bench:scale -- --shared-buffers=4GB           (the server's shared_buffers; PostgreSQL's 128 MB by default)
+//   npm run bench:scale -- --small-jobs                   (the round's jobs as bench/switchyard.ts's small ones: see ROUND_JOB)
 //
 // The filled server is kept in $TMPDIR/switchyard-scale-<key>, the key naming the row count, the
 // fill's SQL and pg-boss's version; a later run starts that server again and reuses the fill while it
@@ -26,12 +28,13 @@ import { claimAttempts, settleAttempts } from '../src/jobs/attempt-repository.ts
 import { STANDARD_QUEUE } from '../src/lanes/db-lane.ts';
 import { measureCreateAndExecute, type CreateExecuteResult } from './backlog.ts';
 import { jsonClient, startBenchTarget, type BenchTarget } from './http.ts';
-import { captureStatement, dashboardSession, explainAnalyze, timePages, type Statement } from './operator-queries.ts';
+import { captureStatement, dashboardSession, explainAnalyze, type Statement } from './operator-queries.ts';
 import { openBenchServer, withClient, type BenchServer } from './postgres.ts';
-import { FULL_DATABASE, KEEP_THE_FILL_ENV, keptDirFor, prepareFilledDatabase } from './scale-fill.ts';
+import { FULL_DATABASE, KEEP_THE_FILL_ENV, keptDirFor, prepareFilledDatabase, realisticCreateBody } from './scale-fill.ts';
 import { BENCH_ADMIN_KEY, startServiceProcess } from './service-process.ts';
 import { resetStatements, topStatements } from './statements.ts';
-import { median } from './stats.ts';
+import { latencyOf, median, type Latency } from './stats.ts';
+import { createBody } from './switchyard.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => Number(args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
@@ -44,11 +47,24 @@ const MAX_AGE_HOURS = option('max-age-hours', 12);
 const SHOW_STATEMENTS = args.includes('--statements');
 // One at a time; p99 is then the 50th slowest, not the 10th (1,000 gave 0.86-1.49 between runs).
 const LATENCY_CREATES = 5_000;
-const REPEATS = 15;
+// 31, not 15: on a noisy day a page of 2-7 ms moved by 1.5 times between rounds at 15.
+const REPEATS = 31;
 const METRICS_SAMPLES = 4;
 const START_UP_MS = 5_000;
 // GET /metrics reads the queue gauges at most every 5 s (src/ops/metrics.ts); each timed scrape waits that out.
 const METRICS_CACHE_MS = 5_100;
+// The round's jobs are the fill's kind of job (realisticCreateBody, the request the fill's rows were
+// copied from), as a deployment's new jobs are mostly the kind its history holds. The fill packs 7
+// rows of 1,076 bytes a page, and its VACUUM records the 512-672 bytes left on each of its 1,428,572
+// pages in the free space map: none of the fill's kind fits there. The bench's small job does
+// (--small-jobs; 544 bytes once done): PostgreSQL then puts each new row version in one of those old
+// gaps, one job a page (35,000 jobs on 35,000 pages, 8.7 heap blocks read per job, against 5-9 jobs a
+// page and none read on the empty table), and the execution rate fell to 0.65 of the empty table's.
+// That is what any deployment meets while vacuum has left room for its new jobs on pages no longer in
+// memory (docs/performance.md, "Scale"). The bench restores the fill's gaps after every full round
+// (removeRoundJobs), so each --small-jobs round meets all of them again.
+const SMALL_JOBS = args.includes('--small-jobs');
+const ROUND_JOB = SMALL_JOBS ? createBody : (targetUrl: string, n: number) => realisticCreateBody(targetUrl, n, 'bench');
 const keptDir = args.find((arg) => arg.startsWith('--data-dir='))?.split('=')[1] ?? keptDirFor(ROWS);
 
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -87,48 +103,84 @@ interface Round {
   reads: Record<string, number>;
 }
 
-async function timeGet(client: ReturnType<typeof jsonClient>, path: string, repeats: number): Promise<number> {
-  const samples: number[] = [];
-  for (let i = 0; i <= repeats; i++) {
-    const started = performance.now();
-    const response = await client.get(path);
-    if (response.status !== 200) throw new Error(`GET ${path} answered ${response.status}: ${JSON.stringify(response.body).slice(0, 200)}`);
-    if (i > 0) samples.push(performance.now() - started);
+type Both<T> = Record<'empty' | 'full', T>;
+const KINDS = ['empty', 'full'] as const;
+
+/**
+ * `measure(kind)` for both tables, `times` times, alternating which goes first, so that a drift of
+ * the machine's speed (seen here: create p50 from 1.02 to 0.91 ms over one run) falls on both alike.
+ */
+async function alternately(times: number, measure: (kind: 'empty' | 'full') => Promise<number>): Promise<Both<number[]>> {
+  const samples: Both<number[]> = { empty: [], full: [] };
+  for (let i = 0; i < times; i++) {
+    for (const kind of i % 2 ? [...KINDS].reverse() : KINDS) samples[kind].push(await measure(kind));
   }
-  return median(samples);
+  return samples;
 }
 
-/** The list endpoint, /metrics and the dashboard, read through a service with workers (as deployed) once the round's jobs ran. */
-async function timeReads(databaseUrl: string): Promise<Record<string, number>> {
-  const service = await startServiceProcess(databaseUrl, { ...KEEP_THE_FILL_ENV, RUN_WORKERS: 'true' });
-  const client = jsonClient(service.url, 1);
+/** How long `work` took; an answer but `expected` throws. */
+async function timed(work: () => Promise<{ status: number }>, what: string, expected = 200): Promise<number> {
+  const started = performance.now();
+  const response = await work();
+  if (response.status !== expected) throw new Error(`${what} answered ${response.status}`);
+  return performance.now() - started;
+}
+
+/** Create latency: LATENCY_CREATES creates one at a time on each table, alternating, through services with workers off. */
+async function pairedCreateLatency(urls: Both<string>, targetUrl: string): Promise<Both<Latency>> {
+  const services = await Promise.all(KINDS.map((kind) => startServiceProcess(urls[kind], { ...KEEP_THE_FILL_ENV, RUN_WORKERS: 'false' })));
+  const clients = { empty: jsonClient(services[0]!.url, 1), full: jsonClient(services[1]!.url, 1) };
+  const next = { empty: 0, full: 0 };
+  try {
+    const samples = await alternately(LATENCY_CREATES, (kind) => timed(() => clients[kind].post('/v1/jobs/create', ROUND_JOB(targetUrl, next[kind]++)), 'create', 202));
+    return { empty: latencyOf(samples.empty), full: latencyOf(samples.full) };
+  } finally {
+    for (const client of Object.values(clients)) client.close();
+    await Promise.all(services.map((service) => service.stop()));
+  }
+}
+
+/**
+ * The list endpoint, /metrics and the dashboard, read through a service with workers (as deployed)
+ * on each table once the round's jobs ran, both running at once and each read alternating between
+ * them; median of REPEATS after a warm-up (METRICS_SAMPLES for /metrics).
+ */
+async function pairedReads(urls: Both<string>): Promise<Both<Record<string, number>>> {
+  const services = await Promise.all(KINDS.map((kind) => startServiceProcess(urls[kind], { ...KEEP_THE_FILL_ENV, RUN_WORKERS: 'true' })));
+  const base = { empty: services[0]!.url, full: services[1]!.url };
+  const clients = { empty: jsonClient(base.empty, 1), full: jsonClient(base.full, 1) };
+  const reads: Both<Record<string, number>> = { empty: {}, full: {} };
+  const record = (label: string, samples: Both<number[]>) => {
+    for (const kind of KINDS) reads[kind][label] = median(samples[kind]);
+  };
   try {
     // A worker process's first seconds on the full table are its start-up work (the reconciler's
     // pass, the pruner's first run, the lane's ANALYZE of a 330,000-row pg-boss table: 0.8 s), which
     // made the first list measured 1.5 times slower than 5 s later; the reads are of a running service.
     await new Promise((resolve) => setTimeout(resolve, START_UP_MS));
-    const reads: Record<string, number> = {};
-    for (const [label, path] of LISTS) reads[label] = await timeGet(client, path, REPEATS);
-    const scrapes: number[] = [];
-    for (let i = 0; i < METRICS_SAMPLES; i++) {
-      await new Promise((resolve) => setTimeout(resolve, METRICS_CACHE_MS));
-      const started = performance.now();
-      const response = await client.get('/metrics');
-      if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}`);
-      scrapes.push(performance.now() - started);
+    for (const [label, path] of LISTS) {
+      for (const kind of KINDS) await clients[kind].get(path);
+      record(label, await alternately(REPEATS, (kind) => timed(() => clients[kind].get(path), `GET ${path}`)));
     }
-    reads['GET /metrics (queue gauges read afresh)'] = median(scrapes);
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-    const jobId = (await pool.query(`SELECT id FROM jobs WHERE app_id = 'bench' LIMIT 1`)).rows[0].id;
-    await pool.end();
-    const cookie = await dashboardSession(service.url, BENCH_ADMIN_KEY);
-    for (const { page, ms } of await timePages(service.url, cookie, pagesFor(jobId), REPEATS)) {
-      reads[`dashboard ${page.replace(jobId, ':id')}`] = ms;
+    record('GET /metrics (queue gauges read afresh)', await alternately(METRICS_SAMPLES, async (kind) => {
+      await new Promise((resolve) => setTimeout(resolve, METRICS_CACHE_MS));
+      return timed(() => clients[kind].get('/metrics'), 'GET /metrics');
+    }));
+    const jobIds = await Promise.all(KINDS.map((kind) => withClient(urls[kind], async (db) => (await db.query(`SELECT id FROM jobs WHERE app_id = 'bench' LIMIT 1`)).rows[0].id as string)));
+    const cookies = await Promise.all(KINDS.map((kind) => dashboardSession(base[kind], BENCH_ADMIN_KEY)));
+    const load = async (kind: 'empty' | 'full', page: string) => {
+      const response = await fetch(base[kind] + page.replace(':id', jobIds[KINDS.indexOf(kind)]!), { headers: { cookie: cookies[KINDS.indexOf(kind)]! } });
+      await response.text();
+      return response;
+    };
+    for (const page of pagesFor(':id')) {
+      for (const kind of KINDS) await load(kind, page);
+      record(`dashboard ${page}`, await alternately(REPEATS, (kind) => timed(() => load(kind, page), page)));
     }
     return reads;
   } finally {
-    client.close();
-    await service.stop();
+    for (const client of Object.values(clients)) client.close();
+    await Promise.all(services.map((service) => service.stop()));
   }
 }
 
@@ -222,28 +274,80 @@ async function explainReads(databaseUrl: string): Promise<void> {
   }
 }
 
-async function round(server: BenchServer, target: BenchTarget, kind: 'empty' | 'full', last: boolean): Promise<Round> {
-  const databaseUrl = kind === 'full' ? server.urlOf(FULL_DATABASE) : await server.createDatabase('scale_run');
-  if (kind === 'full') await removeRoundJobs(databaseUrl);
-  const run = await measureCreateAndExecute(server, target, databaseUrl, DUE, {
-    latencyCreates: LATENCY_CREATES,
-    serviceEnv: KEEP_THE_FILL_ENV,
-    afterCreates: async () => {
-      if (kind === 'full' && last) await explainHotPath(databaseUrl);
-      if (SHOW_STATEMENTS) await resetStatements(server);
-    },
+/** Blocks read from outside shared buffers and found in them, per table and index of the hot path, as pg_statio counts them. */
+async function blockCounts(databaseUrl: string): Promise<Map<string, { read: number; hit: number }>> {
+  return withClient(databaseUrl, async (db) => {
+    const { rows } = await db.query(
+      `SELECT relname AS name, heap_blks_read::float8 AS read, heap_blks_hit::float8 AS hit FROM pg_statio_all_tables
+        WHERE relid IN ('jobs'::regclass, 'job_attempts'::regclass, 'pgboss.job_common'::regclass)
+       UNION ALL
+       SELECT relname || ' / ' || indexrelname, idx_blks_read, idx_blks_hit FROM pg_statio_all_indexes
+        WHERE relid IN ('jobs'::regclass, 'job_attempts'::regclass, 'pgboss.job_common'::regclass)`,
+    );
+    return new Map(rows.map((row) => [row.name, { read: row.read, hit: row.hit }]));
   });
-  if (SHOW_STATEMENTS && last) {
-    console.log(`\nthe execution's top statements, ${kind} table (pg_stat_statements):`);
-    console.table(await topStatements(server, [kind === 'full' ? FULL_DATABASE : 'scale_run%'], 15));
+}
+
+/** Where the execution's block reads went, per job: each relation's reads and hits between two blockCounts. */
+function blocksPerJob(before: Map<string, { read: number; hit: number }>, after: Map<string, { read: number; hit: number }>, jobs: number) {
+  return [...after].map(([name, { read, hit }]) => ({
+    relation: name,
+    'read/job': ((read - (before.get(name)?.read ?? 0)) / jobs).toFixed(2),
+    'hit/job': ((hit - (before.get(name)?.hit ?? 0)) / jobs).toFixed(2),
+  })).filter((row) => row['read/job'] !== '0.00' || row['hit/job'] !== '0.00');
+}
+
+/**
+ * One round on each table. The create latency and the reads are measured on both at once, request
+ * by request alternating (pairedCreateLatency, pairedReads); the executions one table after the other,
+ * each with the machine to itself, the first one alternating between rounds.
+ */
+async function round(server: BenchServer, target: BenchTarget, index: number, last: boolean): Promise<Round[]> {
+  const urls: Both<string> = { empty: await server.createDatabase('scale_run'), full: server.urlOf(FULL_DATABASE) };
+  await removeRoundJobs(urls.full);
+  // Every round starts with no dirty buffers: the full round's VACUUM (removeRoundJobs) leaves many,
+  // and the checkpointer writing them out beside the timed creates was noise on one side only.
+  await withClient(urls.full, (db) => db.query('CHECKPOINT'));
+  const latency = await pairedCreateLatency(urls, target.url);
+  const runs: Partial<Both<CreateExecuteResult>> = {};
+  for (const kind of index % 2 ? [...KINDS].reverse() : KINDS) {
+    const databaseUrl = urls[kind];
+    let blocksBefore = new Map<string, { read: number; hit: number }>();
+    runs[kind] = await measureCreateAndExecute(server, target, databaseUrl, DUE, {
+      latencyCreates: 0,
+      alreadyCreated: LATENCY_CREATES,
+      serviceEnv: KEEP_THE_FILL_ENV,
+      // After the LATENCY_CREATES jobs pairedCreateLatency made: each job's number (its idempotency key) is its own.
+      body: (targetUrl, n) => ROUND_JOB(targetUrl, LATENCY_CREATES + n),
+      afterCreates: async () => {
+        if (kind === 'full' && last) await explainHotPath(databaseUrl);
+        if (SHOW_STATEMENTS) await resetStatements(server);
+        if (SHOW_STATEMENTS) blocksBefore = await blockCounts(databaseUrl);
+      },
+    });
+    if (SHOW_STATEMENTS && last) {
+      console.log(`\nthe execution's blocks per job, ${kind} table (pg_statio; read = from outside shared buffers):`);
+      console.table(blocksPerJob(blocksBefore, await blockCounts(databaseUrl), DUE + LATENCY_CREATES));
+      const { rows: [placed] } = await withClient(databaseUrl, (db) => db.query(
+        `SELECT count(*)::int AS jobs, count(DISTINCT (ctid::text::point)[0])::int AS pages,
+                min((ctid::text::point)[0])::int AS first_page, max((ctid::text::point)[0])::int AS last_page,
+                (pg_relation_size('jobs') / 8192)::int AS table_pages
+           FROM jobs WHERE app_id = 'bench'`));
+      console.log(`the round's jobs now lie on ${placed.pages.toLocaleString('en')} heap pages (${(placed.jobs / placed.pages).toFixed(1)} a page), pages ${placed.first_page.toLocaleString('en')}-${placed.last_page.toLocaleString('en')} of ${placed.table_pages.toLocaleString('en')}`);
+      console.log(`\nthe execution's top statements, ${kind} table (pg_stat_statements):`);
+      console.table(await topStatements(server, [kind === 'full' ? FULL_DATABASE : 'scale_run%'], 15));
+    }
   }
-  await markRoundJobs(databaseUrl);
-  const reads = await timeReads(databaseUrl);
+  for (const kind of KINDS) await markRoundJobs(urls[kind]);
+  const reads = await pairedReads(urls);
   // The operator's statements as the reads above met them: the round's jobs just ran.
-  if (kind === 'full' && last) await explainReads(databaseUrl);
-  if (kind === 'full') await removeRoundJobs(databaseUrl);
-  log(`${kind}: execution ${run.executePerSecond} jobs/s, create p50/p99 ${run.createLatency.p50}/${run.createLatency.p99} ms, /metrics ${reads['GET /metrics (queue gauges read afresh)']!.toFixed(1)} ms`);
-  return { kind, run, reads };
+  if (last) await explainReads(urls.full);
+  await removeRoundJobs(urls.full);
+  return KINDS.map((kind) => {
+    const run = { ...runs[kind]!, createLatency: latency[kind] };
+    log(`${kind}: execution ${run.executePerSecond} jobs/s, create p50/p99 ${run.createLatency.p50}/${run.createLatency.p99} ms, /metrics ${reads[kind]['GET /metrics (queue gauges read afresh)']!.toFixed(1)} ms`);
+    return { kind, run, reads: reads[kind] };
+  });
 }
 
 async function describeFull(server: BenchServer): Promise<void> {
@@ -298,10 +402,7 @@ try {
   await prepareFilledDatabase(server, target, keptDir, ROWS, { maxAgeHours: MAX_AGE_HOURS, refill: args.includes('--refill') }, log);
   await describeFull(server);
   const rounds: Round[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    rounds.push(await round(server, target, 'empty', i === ROUNDS - 1));
-    rounds.push(await round(server, target, 'full', i === ROUNDS - 1));
-  }
+  for (let i = 0; i < ROUNDS; i++) rounds.push(...(await round(server, target, i, i === ROUNDS - 1)));
   const results = rounds.length ? report(rounds) : [];
   console.log(`\nEXPLAIN (ANALYZE, BUFFERS) on the full table:`);
   for (const { label, ms, plan } of plans) console.log(`\n--- ${label}: ${ms.toFixed(2)} ms\n${plan}`);
